@@ -1,0 +1,30 @@
+"""The Flask intake API: `create_app()` builds it; blueprints for jobs, health and docs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from pipeline.logs import configure_logging
+from pipeline.settings import Settings, get_settings
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """The application factory. `test_config` may carry a `SETTINGS` object to use instead of env."""
+    app = Flask(__name__)
+    app.config.from_mapping(test_config or {})
+    settings: Settings = app.config.get("SETTINGS") or get_settings()
+    configure_logging(settings.log_level)
+    # A whole request body is never read into memory by Flask; this is a second line of defence.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + 1024 * 1024
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    from api import health, jobs, openapi, problems, state
+
+    state.init_app(app, settings)
+    problems.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(jobs.bp)
+    return app

@@ -1,0 +1,48 @@
+"""API-key authentication: `Authorization: Bearer <key>` or `X-API-Key: <key>` → the caller's tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import g, request
+
+from api.problems import ApiProblem
+from api.state import state
+from pipeline.db.session import transaction
+from pipeline.db.tenants import tenant_for_key
+
+
+@dataclass(frozen=True)
+class Caller:
+    tenant_id: str
+    tenant_name: str
+    config: dict[str, object]
+
+
+def presented_key() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.headers.get("X-API-Key") or None
+
+
+def require_caller() -> Caller:
+    """The authenticated tenant for this request (cached on `g`), or a 401 problem."""
+    cached: Caller | None = g.get("caller")
+    if cached is not None:
+        return cached
+    key = presented_key()
+    if not key:
+        raise _unauthenticated("an API key is required (Authorization: Bearer <key>)")
+    with transaction(state().sessions) as session:
+        tenant = tenant_for_key(session, key)
+        if tenant is None:
+            raise _unauthenticated("the API key is not valid")
+        caller = Caller(tenant_id=tenant.id, tenant_name=tenant.name, config=dict(tenant.config))
+    g.caller = caller
+    return caller
+
+
+def _unauthenticated(detail: str) -> ApiProblem:
+    return ApiProblem(401, "unauthenticated", detail, headers={"WWW-Authenticate": "Bearer"})

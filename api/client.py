@@ -1,0 +1,66 @@
+"""A small HTTP client for `callintel submit`: stream a file to the API and poll until it is done."""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+
+class _Multipart(io.RawIOBase):
+    """A multipart/form-data body read from disk as it is sent, never held in memory whole."""
+
+    def __init__(self, path: Path, boundary: str) -> None:
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{path.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        self.length = len(head) + path.stat().st_size + len(tail)
+        self._parts: list[io.BufferedIOBase | io.BytesIO] = [io.BytesIO(head), path.open("rb"), io.BytesIO(tail)]  # type: ignore[list-item]
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while self._parts:
+            n: int = self._parts[0].readinto(buffer)
+            if n:
+                return n
+            self._parts.pop(0).close()
+        return 0
+
+
+def _call(request: urllib.request.Request) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - user-given URL
+            body: dict[str, Any] = json.loads(response.read())
+            return body
+    except urllib.error.HTTPError as exc:
+        raise SystemExit(f"{exc.code}: {exc.read().decode(errors='replace')}") from exc
+
+
+def submit_file(path_str: str, *, base_url: str, api_key: str, wait: bool) -> str:
+    path = Path(path_str)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    if path.suffix == ".json":
+        data: Any = path.read_bytes()
+        headers["Content-Type"] = "application/json"
+    else:
+        boundary = secrets.token_hex(16)
+        data = _Multipart(path, boundary)
+        headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+        headers["Content-Length"] = str(data.length)
+    job = _call(urllib.request.Request(f"{base_url}/v1/jobs", data=data, headers=headers))
+    while wait and job["status"] not in ("completed", "failed"):
+        time.sleep(1)
+        job = _call(urllib.request.Request(f"{base_url}{job['links']['self']}", headers=headers))
+    if wait and job["status"] == "completed":
+        result = _call(urllib.request.Request(f"{base_url}{job['links']['result']}", headers=headers))
+        return json.dumps(result, indent=2)
+    return json.dumps(job, indent=2)

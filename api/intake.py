@@ -1,0 +1,177 @@
+"""Intake: store the submitted input, then create the job and its outbox row in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from api.auth import Caller
+from api.problems import ApiProblem, validation_problem
+from api.state import AppState
+from api.uploads import (
+    HashingPartStream,
+    MalformedUpload,
+    MultipartReader,
+    UploadTooLarge,
+    read_head,
+)
+from pipeline import artifacts
+from pipeline.db import jobs
+from pipeline.db.models import Job
+from pipeline.db.session import transaction
+from pipeline.errors import InvalidInput
+from pipeline.ids import new_id
+from pipeline.media import sniff
+from pipeline.transcript_text import parse_text
+from schemas.api import JobOptionsIn, TranscriptJobIn
+from schemas.common import InputKind
+from schemas.envelope import JobEnvelope, JobInput, JobOptions
+
+FILE_FIELDS = ("file", "audio")
+SUPPORTED = "WAV, MP3, FLAC, OGG, M4A or WebM audio"
+
+
+def accept_audio(app: AppState, caller: Caller, reader: MultipartReader) -> Job:
+    """Stream the audio part into storage, then create the job. Nothing is stored on any error."""
+    job_id = new_id("job")
+    fields: dict[str, str] = {}
+    stored: JobInput | None = None
+    try:
+        while (part := reader.next_part()) is not None:
+            if part.name in FILE_FIELDS and part.filename is not None and stored is None:
+                stored = _store_audio(app, caller, job_id, reader)
+            elif part.filename is None:
+                fields[part.name] = reader.read_field()
+        if stored is None:
+            raise ApiProblem(422, "missing_file", "send the recording in a multipart field 'file'")
+        options = _options_from_fields(fields)
+        return _create(app, caller, job_id, stored, options)
+    except BaseException:
+        if stored is not None:
+            app.blobs.delete(stored.blob_key)
+        raise
+
+
+def _store_audio(app: AppState, caller: Caller, job_id: str, reader: MultipartReader) -> JobInput:
+    head = read_head(reader, 64)
+    fmt = sniff(head)
+    if fmt is None:
+        raise ApiProblem(415, "unsupported_media_type", f"the file is not {SUPPORTED}")
+    key = artifacts.input_key(caller.tenant_id, job_id, fmt.ext)
+    stream = HashingPartStream(reader, head=head, limit=app.settings.max_upload_bytes)
+    try:
+        app.blobs.put_stream(key, stream, content_type=fmt.content_type)  # type: ignore[arg-type]
+    except UploadTooLarge as exc:
+        app.blobs.delete(key)
+        raise too_large(app.settings.max_upload_bytes) from exc
+    except MalformedUpload:
+        app.blobs.delete(key)
+        raise
+    return JobInput(
+        kind=InputKind.AUDIO,
+        blob_key=key,
+        sha256=stream.sha256.hexdigest(),
+        content_type=fmt.content_type,
+        bytes=stream.size,
+        format=fmt.ext,
+    )
+
+
+def accept_transcript(app: AppState, caller: Caller, body: Any) -> Job:
+    try:
+        given = TranscriptJobIn.model_validate(body)
+        if isinstance(given.transcript, str):
+            parse_text(given.transcript)  # reject unusable text now, not in a worker later
+    except ValidationError as exc:
+        raise validation_problem(exc) from exc
+    except InvalidInput as exc:
+        raise ApiProblem(422, "invalid_transcript", exc.message) from exc
+    job_id = new_id("job")
+    data = json.dumps({"transcript": body["transcript"]}).encode()
+    key = artifacts.input_key(caller.tenant_id, job_id, "json")
+    app.blobs.put_bytes(key, data, content_type="application/json")
+    stored = JobInput(
+        kind=InputKind.TRANSCRIPT,
+        blob_key=key,
+        sha256=hashlib.sha256(data).hexdigest(),
+        content_type="application/json",
+        bytes=len(data),
+        format="json",
+    )
+    options = JobOptionsIn.model_validate(given.model_dump(exclude={"transcript"}))
+    try:
+        return _create(app, caller, job_id, stored, options)
+    except BaseException:
+        app.blobs.delete(key)
+        raise
+
+
+def _create(
+    app: AppState, caller: Caller, job_id: str, stored: JobInput, options: JobOptionsIn
+) -> Job:
+    envelope = JobEnvelope(
+        job_id=job_id,
+        tenant_id=caller.tenant_id,
+        input=stored,
+        options=_resolve_options(caller, options),
+    )
+    metadata = dict(options.metadata)
+    if options.agent_id:
+        metadata.setdefault("agent_id", options.agent_id)
+    with transaction(app.sessions) as session:
+        job = jobs.create_job(
+            session,
+            envelope,
+            external_id=options.external_id,
+            call_type=options.call_type,
+            metadata=metadata,
+        )
+    return job
+
+
+def _resolve_options(caller: Caller, given: JobOptionsIn) -> JobOptions:
+    """The job's options: what the request says, else the tenant's defaults, else ours."""
+    defaults = JobOptions.model_validate(caller.config.get("defaults", {}))
+    return JobOptions(
+        language=given.language or defaults.language,
+        channel_map=given.channel_map or defaults.channel_map,
+        call_type=given.call_type or defaults.call_type,
+    )
+
+
+def _options_from_fields(fields: dict[str, str]) -> JobOptionsIn:
+    parsed: dict[str, Any] = {}
+    for name, value in fields.items():
+        parsed[name] = _FIELD_PARSERS.get(name, str)(value)
+    try:
+        return JobOptionsIn.model_validate(parsed)
+    except ValidationError as exc:
+        raise validation_problem(exc) from exc
+
+
+def _json_field(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise ApiProblem(422, "validation_error", "a form field must be valid JSON") from exc
+
+
+def _channel_map(value: str) -> Any:
+    """JSON (`{"0": "agent"}`) or the short form `agent,customer` (roles by channel index)."""
+    if value.lstrip().startswith("{"):
+        return _json_field(value)
+    return {i: role.strip() for i, role in enumerate(value.split(","))}
+
+
+_FIELD_PARSERS: dict[str, Callable[[str], Any]] = {
+    "metadata": _json_field,
+    "channel_map": _channel_map,
+}
+
+
+def too_large(limit: int) -> ApiProblem:
+    return ApiProblem(413, "too_large", f"uploads are limited to {limit} bytes")

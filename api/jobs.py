@@ -1,0 +1,178 @@
+"""`/v1/jobs`: submit a recording or transcript, poll its status, read its result, list jobs."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import Select, select, tuple_
+from sqlalchemy.orm import Session
+
+from api.auth import Caller, require_caller
+from api.intake import accept_audio, accept_transcript, too_large
+from api.presenters import decode_cursor, encode_cursor, job_view
+from api.problems import ApiProblem
+from api.state import AppState, state
+from api.uploads import MalformedUpload, MultipartReader, UploadTooLarge
+from pipeline.db import jobs as job_repo
+from pipeline.db.models import Job, JobResult, JobStep
+from schemas.api import JobList, JobView
+from schemas.common import STAGES, JobStatus
+from workers.outbox import relay
+
+log = logging.getLogger(__name__)
+bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
+MULTIPART_SLACK = 64 * 1024  # form fields and part headers around the file
+
+
+@bp.post("")
+def create_job() -> Response:
+    caller, app = require_caller(), state()
+    job = _accept(app, caller)
+    _publish_after_commit(app, job.id)
+    view = _load_view(app, caller, job.id)
+    response = _json(view, status=202)
+    response.headers["Location"] = view.links["self"]
+    return response
+
+
+def _accept(app: AppState, caller: Caller) -> Job:
+    mimetype = request.mimetype
+    if mimetype == "multipart/form-data":
+        limit = app.settings.max_upload_bytes
+        if request.content_length is not None and request.content_length > limit + MULTIPART_SLACK:
+            raise too_large(limit)
+        boundary = request.mimetype_params.get("boundary", "")
+        if not boundary:
+            raise ApiProblem(400, "invalid_request", "multipart body without a boundary")
+        try:
+            return accept_audio(app, caller, MultipartReader(request.stream, boundary.encode()))
+        except UploadTooLarge as exc:
+            raise too_large(limit) from exc
+        except MalformedUpload as exc:
+            raise ApiProblem(400, "invalid_request", str(exc)) from exc
+    if mimetype == "application/json":
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise ApiProblem(400, "invalid_request", "the body must be a JSON object")
+        return accept_transcript(app, caller, body)
+    raise ApiProblem(
+        415,
+        "unsupported_media_type",
+        "send audio as multipart/form-data or a transcript as application/json",
+    )
+
+
+def _publish_after_commit(app: AppState, job_id: str) -> None:
+    """Publish the job's start now; if the broker is down the beat sweep publishes it later."""
+    try:
+        relay(app.sessions, job_ids=[job_id])
+    except Exception:  # noqa: BLE001 - the job is committed and the sweep will retry
+        log.warning("publish deferred to the outbox sweep", exc_info=True)
+
+
+@bp.get("/<job_id>")
+def get_job(job_id: str) -> Response:
+    caller, app = require_caller(), state()
+    view = _load_view(app, caller, job_id)
+    response = _json(view)
+    if not view.status.terminal:
+        response.headers["Retry-After"] = str(app.settings.poll_after_s)
+    return response
+
+
+@bp.get("/<job_id>/result")
+def get_result(job_id: str) -> Response:
+    caller, app = require_caller(), state()
+    with app.sessions() as session:
+        job = _owned(session.get(Job, job_id), caller)
+        result = session.get(JobResult, job_id)
+        if job.status == JobStatus.FAILED.value:
+            raise ApiProblem(409, "job_failed", f"the job failed ({job.error_code})")
+        if result is None:
+            detail = f"the job is {job.status}; poll its status until it is completed"
+            headers = {"Retry-After": str(app.settings.poll_after_s)}
+            raise ApiProblem(409, "result_not_ready", detail, headers=headers)
+        response = jsonify(result.body)
+    return response
+
+
+@bp.get("")
+def list_jobs() -> Response:
+    caller, app = require_caller(), state()
+    limit = _int_arg("limit", default=20, low=1, high=100)
+    query = _filtered(select(Job).where(Job.tenant_id == caller.tenant_id))
+    with app.sessions() as session:
+        rows = list(session.scalars(query.limit(limit + 1)))
+        page = rows[:limit]
+        steps = _steps_for(session, [j.id for j in page])
+        data = [job_view(j, steps[j.id]) for j in page]
+    more = len(rows) > limit
+    body = JobList(data=data, has_more=more, next_cursor=encode_cursor(page[-1]) if more else None)
+    return _json(body)
+
+
+def _filtered(query: Select[tuple[Job]]) -> Select[tuple[Job]]:
+    args = request.args
+    if status := args.get("status"):
+        if status not in {s.value for s in JobStatus}:
+            raise ApiProblem(400, "invalid_request", f"unknown status {status!r}")
+        query = query.where(Job.status == status)
+    if external_id := args.get("external_id"):
+        query = query.where(Job.external_id == external_id)
+    if created_gte := args.get("created_gte"):
+        query = query.where(Job.created_at >= _time_arg("created_gte", created_gte))
+    if created_lt := args.get("created_lt"):
+        query = query.where(Job.created_at < _time_arg("created_lt", created_lt))
+    if cursor := args.get("cursor"):
+        created_at, job_id = decode_cursor(cursor)
+        query = query.where(tuple_(Job.created_at, Job.id) < tuple_(created_at, job_id))
+    return query.order_by(Job.created_at.desc(), Job.id.desc())
+
+
+def _steps_for(session: Session, job_ids: list[str]) -> dict[str, list[JobStep]]:
+    """Steps of many jobs in one query (a list page must not cost a query per job)."""
+    order = {s.value: i for i, s in enumerate(STAGES)}
+    grouped: dict[str, list[JobStep]] = defaultdict(list)
+    if job_ids:
+        for step in session.scalars(select(JobStep).where(JobStep.job_id.in_(job_ids))):
+            grouped[step.job_id].append(step)
+    return {j: sorted(grouped[j], key=lambda s: order.get(s.stage, 99)) for j in job_ids}
+
+
+def _load_view(app: AppState, caller: Caller, job_id: str) -> JobView:
+    with app.sessions() as session:
+        job = _owned(session.get(Job, job_id), caller)
+        return job_view(job, job_repo.steps_of(session, job.id))
+
+
+def _owned(job: Job | None, caller: Caller) -> Job:
+    """Another tenant's job is indistinguishable from one that does not exist."""
+    if job is None or job.tenant_id != caller.tenant_id:
+        raise ApiProblem(404, "not_found", "no such job")
+    return job
+
+
+def _int_arg(name: str, *, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiProblem(400, "invalid_request", f"{name} must be an integer in [{low}, {high}]")
+    return int(raw)
+
+
+def _time_arg(name: str, raw: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ApiProblem(400, "invalid_request", f"{name} must be an ISO 8601 time") from exc
+    if value.tzinfo is None:
+        raise ApiProblem(400, "invalid_request", f"{name} must include a UTC offset")
+    return value
+
+
+def _json(model: JobView | JobList, *, status: int = 200) -> Response:
+    response = Response(model.model_dump_json(), status=status, mimetype="application/json")
+    return response

@@ -1,0 +1,152 @@
+"""The OpenAPI 3.1 document, generated from the pydantic models in `schemas/`, and Swagger UI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, send_from_directory
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from schemas.api import JobList, JobView, Problem, TranscriptJobIn
+from schemas.result import CallResult
+
+bp = Blueprint("docs", __name__)
+REF = "#/components/schemas/{model}"
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": _ref(Problem)}}}
+
+
+def _ok(model: type[BaseModel], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_AUDIO_FORM = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "WAV, MP3, FLAC, OGG, M4A"},
+        "external_id": {"type": "string"},
+        "agent_id": {"type": "string"},
+        "call_type": {"type": "string"},
+        "language": {"type": "string"},
+        "channel_map": {"type": "string", "description": "JSON, or 'agent,customer'"},
+        "metadata": {"type": "string", "description": "a JSON object"},
+    },
+}
+_ERRORS = {
+    "401": _problem("Missing or invalid API key"),
+    "404": _problem("No such job (or another tenant's)"),
+}
+
+
+def _paths() -> dict[str, Any]:
+    submit = {
+        "summary": "Submit a recording (multipart) or a transcript (JSON)",
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": _AUDIO_FORM},
+                "application/json": {"schema": _ref(TranscriptJobIn)},
+            },
+        },
+        "responses": {
+            "202": _ok(JobView, "Accepted; poll the Location"),
+            "401": _ERRORS["401"],
+            "413": _problem("Upload too large"),
+            "415": _problem("Not a supported audio format"),
+            "422": _problem("Invalid options or transcript"),
+        },
+    }
+    listing = {
+        "summary": "List jobs, newest first",
+        "parameters": [
+            {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+            for n in ("status", "external_id", "created_gte", "created_lt", "cursor", "limit")
+        ],
+        "responses": {"200": _ok(JobList, "A page of jobs"), "400": _problem("Bad filter"), "401": _ERRORS["401"]},
+    }
+    status = {
+        "summary": "A job's status document",
+        "parameters": [_JOB_ID],
+        "responses": {"200": _ok(JobView, "The job"), **_ERRORS},
+    }
+    result = {
+        "summary": "A completed job's result",
+        "parameters": [_JOB_ID],
+        "responses": {
+            "200": _ok(CallResult, "The versioned call result"),
+            "409": _problem("Not completed yet, or failed"),
+            **_ERRORS,
+        },
+    }
+    return {
+        "/v1/jobs": {"post": submit, "get": listing},
+        "/v1/jobs/{job_id}": {"get": status},
+        "/v1/jobs/{job_id}/result": {"get": result},
+        "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Up"}}}},
+        "/readyz": {
+            "get": {
+                "summary": "Readiness: database, broker, storage",
+                "security": [],
+                "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}},
+            }
+        },
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    models: list[type[BaseModel]] = [JobView, JobList, Problem, TranscriptJobIn, CallResult]
+    _, schemas = models_json_schema(
+        [(m, "validation" if m is TranscriptJobIn else "serialization") for m in models],
+        ref_template=REF,
+    )
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Callintel API", "version": "1.0.0"},
+        "paths": _paths(),
+        "components": {
+            "schemas": schemas.get("$defs", {}),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
+        },
+        "security": [{"bearer": []}, {"apiKey": []}],
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> Response:
+    return jsonify(openapi_document())
+
+
+@bp.get("/docs")
+@bp.get("/docs/")
+def docs() -> Response:
+    return Response(_SWAGGER_PAGE, mimetype="text/html")
+
+
+@bp.get("/docs/assets/<path:name>")
+def docs_assets(name: str) -> Response:
+    import swagger_ui  # Swagger UI 5 assets shipped in a package: the page works offline
+
+    return send_from_directory(Path(swagger_ui.__file__).parent / "static", name)
+
+
+_SWAGGER_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Callintel API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
+</body></html>
+"""

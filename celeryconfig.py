@@ -1,0 +1,52 @@
+"""Celery settings (see ../RELIABILITY.md in the design notes and README "Reliability").
+
+Values that depend on the environment (broker URL, time limits) come from pipeline.settings.
+"""
+
+from pipeline.settings import get_settings
+
+_s = get_settings()
+
+broker_url = _s.redis_url
+# The database is the source of truth: no result backend, results are not stored.
+result_backend = None
+task_ignore_result = True
+
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+
+# A task is acknowledged only once it finished, and re-queued if its worker process died;
+# the per-(job, stage) attempts cap in the database stops a poison input from looping.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+worker_cancel_long_running_tasks_on_connection_loss = False
+broker_connection_retry_on_startup = True
+
+task_soft_time_limit = _s.stage_soft_limit_s
+task_time_limit = _s.stage_hard_limit_s
+# Redelivery timer ≥ 2 × the longest hard limit, or a slow task runs twice at once.
+_transport = {"visibility_timeout": _s.visibility_timeout_s}
+broker_transport_options = _transport
+result_backend_transport_options = _transport
+visibility_timeout = _s.visibility_timeout_s
+
+task_default_queue = "default"
+task_routes = {
+    "pipeline.transcribe": {"queue": "asr-local"},
+    "pipeline.diarize": {"queue": "default"},
+    "pipeline.analyze": {"queue": "analyze"},
+    "pipeline.score": {"queue": "default"},
+    "pipeline.persist": {"queue": "default"},
+    "maintenance.*": {"queue": "default"},
+}
+
+beat_schedule = {
+    "outbox-sweep": {"task": "maintenance.relay_outbox", "schedule": _s.outbox_sweep_s},
+    "reap-stuck-jobs": {"task": "maintenance.reap_stuck_jobs", "schedule": _s.reaper_interval_s},
+}
+
+worker_send_task_events = True  # Flower shows tasks live
+task_send_sent_event = True
+worker_hijack_root_logger = False

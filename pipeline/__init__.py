@@ -1,0 +1,1 @@
+"""The domain: stages, rules, ports and adapters. Imports neither Flask nor Celery."""

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy 2.0 models, engine/session helpers and Alembic migrations."""

@@ -1,0 +1,132 @@
+"""Job state: creation with its outbox row, per-stage bookkeeping, terminal transitions.
+
+Every function takes a Session inside the caller's transaction; none commits. Terminal states
+(completed, failed) never change back: each transition re-checks under a row lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pipeline.db.models import Job, JobResult, JobStep, OutboxMessage, utcnow
+from schemas.common import RUNNING_STATUS, STAGES, JobStatus, Stage
+from schemas.envelope import JobEnvelope
+
+TOPIC_START = "pipeline.start"
+TOPIC_COMPLETED = "job.completed"
+TOPIC_FAILED = "job.failed"
+
+
+def create_job(
+    session: Session,
+    envelope: JobEnvelope,
+    *,
+    external_id: str | None,
+    call_type: str | None,
+    metadata: dict[str, Any],
+) -> Job:
+    """Insert a queued job, its step rows and the outbox row that will start its pipeline."""
+    job = Job(
+        id=envelope.job_id,
+        tenant_id=envelope.tenant_id,
+        status=JobStatus.QUEUED.value,
+        stage=None,
+        input_kind=envelope.input.kind.value,
+        envelope=envelope.model_dump(mode="json"),
+        external_id=external_id,
+        call_type=call_type,
+        meta=metadata,
+    )
+    session.add(job)
+    session.flush()  # the job row must exist before rows that reference it
+    session.add_all(JobStep(job_id=job.id, stage=s.value, attempts=0) for s in STAGES)
+    session.add(OutboxMessage(topic=TOPIC_START, job_id=job.id, payload={"job_id": job.id}))
+    return job
+
+
+def lock_job(session: Session, job_id: str) -> Job | None:
+    return session.scalars(select(Job).where(Job.id == job_id).with_for_update()).one_or_none()
+
+
+def get_step(session: Session, job_id: str, stage: Stage) -> JobStep:
+    step = session.get(JobStep, (job_id, stage.value))
+    if step is None:  # jobs created before a stage existed
+        step = JobStep(job_id=job_id, stage=stage.value, attempts=0)
+        session.add(step)
+    return step
+
+
+@dataclass(frozen=True)
+class StageStart:
+    attempts: int
+    over_cap: bool
+
+
+def begin_stage(session: Session, job: Job, stage: Stage, *, max_attempts: int) -> StageStart:
+    """Count one more attempt of `stage` and mark the job as running it."""
+    step = get_step(session, job.id, stage)
+    step.attempts += 1
+    step.state = "running"
+    step.started_at = step.started_at or utcnow()
+    step.error_code = step.error_message = None
+    job.status = RUNNING_STATUS[stage].value
+    job.stage = stage.value
+    job.updated_at = utcnow()
+    return StageStart(attempts=step.attempts, over_cap=step.attempts > max_attempts)
+
+
+def finish_stage(
+    session: Session, job: Job, stage: Stage, *, provider: str | None, model: str | None
+) -> None:
+    step = get_step(session, job.id, stage)
+    now = utcnow()
+    if step.state != "succeeded":
+        step.duration_ms = int((now - (step.started_at or now)).total_seconds() * 1000)
+        step.finished_at = now
+    step.state = "succeeded"
+    step.provider = provider or step.provider
+    step.model = model or step.model
+    job.updated_at = now
+
+
+def fail_job(session: Session, job: Job, stage: Stage | None, *, code: str, message: str) -> bool:
+    """Move a job to `failed`; False (and no change) when it is already terminal."""
+    if JobStatus(job.status).terminal:
+        return False
+    now = utcnow()
+    if stage is not None:
+        step = get_step(session, job.id, stage)
+        step.state, step.error_code, step.error_message = "failed", code, message
+        step.finished_at = now
+    job.status, job.error_stage = JobStatus.FAILED.value, stage.value if stage else None
+    job.error_code, job.error_message = code, message
+    job.updated_at = job.completed_at = now
+    session.add(OutboxMessage(topic=TOPIC_FAILED, job_id=job.id, payload=_event(job)))
+    return True
+
+
+def complete_job(session: Session, job: Job, *, schema_version: str, body: dict[str, Any]) -> bool:
+    """Store the result and move the job to `completed`, once: a duplicate delivery changes nothing."""
+    if JobStatus(job.status).terminal:
+        return False
+    if session.get(JobResult, job.id) is None:
+        session.add(JobResult(job_id=job.id, schema_version=schema_version, body=body))
+    now = utcnow()
+    job.status, job.stage = JobStatus.COMPLETED.value, None
+    job.updated_at = job.completed_at = now
+    session.add(OutboxMessage(topic=TOPIC_COMPLETED, job_id=job.id, payload=_event(job)))
+    return True
+
+
+def _event(job: Job) -> dict[str, Any]:
+    return {"job_id": job.id, "tenant_id": job.tenant_id, "status": job.status}
+
+
+def steps_of(session: Session, job_id: str) -> list[JobStep]:
+    order = {s.value: i for i, s in enumerate(STAGES)}
+    steps = session.scalars(select(JobStep).where(JobStep.job_id == job_id)).all()
+    return sorted(steps, key=lambda s: order.get(s.stage, 99))

@@ -1,0 +1,45 @@
+"""The error tree every port and stage speaks; vendor errors are translated at the adapter boundary.
+
+    PipelineError            (code: stable, machine-readable)
+    ├── TransientError       retried with backoff (timeouts, 429, 5xx, a storage blip)
+    └── PermanentError       fails the job at once with its code
+        ├── InvalidAudio     the input is not decodable audio (invalid_audio)
+        ├── InvalidInput     the input is not usable (invalid_input)
+        └── ProviderRejected a provider refused the work (provider_rejected)
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    code = "pipeline_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class TransientError(PipelineError):
+    code = "transient_error"
+
+
+class PermanentError(PipelineError):
+    code = "permanent_error"
+
+
+class InvalidAudio(PermanentError):
+    code = "invalid_audio"
+
+
+class InvalidInput(PermanentError):
+    code = "invalid_input"
+
+
+class ProviderRejected(PermanentError):
+    code = "provider_rejected"
+
+
+class BlobNotFound(PermanentError):
+    code = "blob_not_found"

@@ -1,0 +1,86 @@
+"""Run one stage of one job with the bookkeeping every stage shares.
+
+An artifact that already exists means the stage is done (idempotent under redelivery); a terminal
+job is never touched again; attempts per (job, stage) are counted in the database and capped, so a
+poison input that kills its worker cannot loop forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from pipeline import artifacts
+from pipeline.context import Context
+from pipeline.db import jobs
+from pipeline.db.session import transaction
+from pipeline.stages import StageOutput, analyze, diarize, persist, score, transcribe
+from schemas.common import JobStatus, Stage
+from schemas.envelope import JobEnvelope
+
+log = logging.getLogger(__name__)
+
+STAGE_RUNNERS: dict[Stage, Callable[[JobEnvelope, Context], StageOutput]] = {
+    Stage.TRANSCRIBE: transcribe.run,
+    Stage.DIARIZE: diarize.run,
+    Stage.ANALYZE: analyze.run,
+    Stage.SCORE: score.run,
+    Stage.PERSIST: persist.run,
+}
+
+
+def run_stage(stage: Stage, envelope: JobEnvelope, ctx: Context) -> JobEnvelope | None:
+    """Run `stage`; return the envelope for the next stage, or None when the job must stop here.
+
+    Raises PipelineError subclasses from the stage; the caller decides retry or failure.
+    """
+    key = artifacts.artifact_key(envelope, stage)
+    done_before = stage is not Stage.PERSIST and ctx.blobs.exists(key)
+    with transaction(ctx.sessions) as session:
+        job = jobs.lock_job(session, envelope.job_id)
+        if job is None or JobStatus(job.status).terminal:
+            return None
+        if done_before:
+            jobs.finish_stage(session, job, stage, provider=None, model=None)
+            return _advance(envelope, stage, key)
+        start = jobs.begin_stage(session, job, stage, max_attempts=ctx.settings.max_stage_attempts)
+        if start.over_cap:
+            message = f"gave up after {start.attempts - 1} attempts"
+            jobs.fail_job(session, job, stage, code="attempts_exhausted", message=message)
+            return None
+    began = time.perf_counter()
+    output = STAGE_RUNNERS[stage](envelope, ctx)
+    if stage is not Stage.PERSIST:
+        artifacts.save(ctx.blobs, key, output.artifact)
+    with transaction(ctx.sessions) as session:
+        job = jobs.lock_job(session, envelope.job_id)
+        if job is not None:
+            jobs.finish_stage(session, job, stage, provider=output.provider, model=output.model)
+    log.info(
+        "stage done",
+        extra={"job_id": envelope.job_id, "stage": stage.value, "ms": _ms_since(began)},
+    )
+    return _advance(envelope, stage, key)
+
+
+def fail(ctx: Context, envelope: JobEnvelope, stage: Stage, *, code: str, message: str) -> None:
+    """Fail the job at `stage` (no-op when it is already terminal)."""
+    with transaction(ctx.sessions) as session:
+        job = jobs.lock_job(session, envelope.job_id)
+        if job is not None:
+            jobs.fail_job(session, job, stage, code=code, message=message)
+
+
+def note_retry(ctx: Context, envelope: JobEnvelope, stage: Stage, *, code: str) -> None:
+    with transaction(ctx.sessions) as session:
+        step = jobs.get_step(session, envelope.job_id, stage)
+        step.state, step.error_code = "retrying", code
+
+
+def _advance(envelope: JobEnvelope, stage: Stage, key: str) -> JobEnvelope:
+    return envelope.model_copy(update={"artifacts": {**envelope.artifacts, stage.value: key}})
+
+
+def _ms_since(began: float) -> int:
+    return int((time.perf_counter() - began) * 1000)

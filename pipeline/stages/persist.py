@@ -1,0 +1,70 @@
+"""Persist: assemble the versioned CallResult, store it, and complete the job in one transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from pipeline import artifacts
+from pipeline.context import Context
+from pipeline.db import jobs
+from pipeline.db.models import Job, utcnow
+from pipeline.errors import PermanentError
+from pipeline.rules import RULES_VERSION
+from pipeline.stages import StageOutput
+from schemas.analysis import AnalysisArtifact
+from schemas.common import Stage
+from schemas.envelope import JobEnvelope
+from schemas.result import CallInfo, CallResult, Provenance, StageProvenance
+from schemas.scorecard import ScoreArtifact
+from schemas.transcript import RawTranscript, Transcript
+
+
+def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
+    with ctx.sessions() as session, session.begin():
+        job = jobs.lock_job(session, envelope.job_id)
+        if job is None:
+            raise PermanentError("the job no longer exists", code="job_missing")
+        result = build_result(envelope, ctx, job, provenance=_provenance(session, envelope, ctx))
+        jobs.complete_job(
+            session, job, schema_version=result.schema_version, body=result.model_dump(mode="json")
+        )
+    return StageOutput(result, provider="database")
+
+
+def build_result(
+    envelope: JobEnvelope, ctx: Context, job: Job, *, provenance: Provenance
+) -> CallResult:
+    transcript = artifacts.load(ctx.blobs, envelope, Stage.DIARIZE, Transcript)
+    analysis = artifacts.load(ctx.blobs, envelope, Stage.ANALYZE, AnalysisArtifact)
+    score = artifacts.load(ctx.blobs, envelope, Stage.SCORE, ScoreArtifact)
+    return CallResult(
+        call=CallInfo(
+            job_id=job.id, external_id=job.external_id, call_type=job.call_type, metadata=job.meta
+        ),
+        language=transcript.language,
+        duration_ms=transcript.duration_ms,
+        channels=transcript.channels,
+        transcript=transcript.utterances,
+        metrics=analysis.metrics,
+        sentiment=analysis.sentiment,
+        analysis=analysis.insights,
+        score=score,
+        provenance=provenance,
+        created_at=utcnow(),
+    )
+
+
+def _provenance(session: Session, envelope: JobEnvelope, ctx: Context) -> Provenance:
+    raw = artifacts.load(ctx.blobs, envelope, Stage.TRANSCRIBE, RawTranscript)
+    stages = [
+        StageProvenance(
+            stage=step.stage,
+            provider=step.provider,
+            model=step.model,
+            duration_ms=step.duration_ms,
+            attempts=step.attempts,
+        )
+        for step in jobs.steps_of(session, envelope.job_id)
+        if step.stage != Stage.PERSIST.value
+    ]
+    return Provenance(stages=stages, rules_version=RULES_VERSION, audio_seconds=raw.audio_seconds)

@@ -1,0 +1,89 @@
+"""HTTP request and response bodies of the public API (the OpenAPI document is generated from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from schemas.common import JobStatus, Role, Strict
+
+
+class TranscriptTurn(Strict):
+    speaker: str = Field(description="'agent', 'customer', or any label (e.g. a name)")
+    text: str = Field(min_length=1)
+    start_ms: int | None = Field(default=None, ge=0)
+    end_ms: int | None = Field(default=None, ge=0)
+
+
+class JobOptionsIn(Strict):
+    external_id: str | None = Field(default=None, max_length=200)
+    agent_id: str | None = Field(default=None, max_length=200)
+    call_type: str | None = Field(default=None, max_length=100)
+    language: str | None = Field(default=None, max_length=16)
+    channel_map: dict[int, Role] | None = Field(
+        default=None, description="Audio channel index → role, e.g. {\"0\": \"agent\", \"1\": \"customer\"}"
+    )
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Free-form, returned as given")
+
+
+class TranscriptJobIn(JobOptionsIn):
+    """JSON body of `POST /v1/jobs` for a text transcript: a list of turns, or `Agent: …` lines."""
+
+    transcript: list[TranscriptTurn] | str
+
+
+class StepView(BaseModel):
+    stage: str
+    state: str
+    attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    provider: str | None
+
+
+class JobError(BaseModel):
+    stage: str | None
+    code: str
+    message: str
+
+
+class JobView(BaseModel):
+    """The status document of a job (`GET /v1/jobs/{id}`)."""
+
+    id: str
+    object: str = "job"
+    status: JobStatus
+    stage: str | None
+    progress: float = Field(description="Share of stages finished, 0 … 1")
+    input_kind: str
+    external_id: str | None
+    call_type: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    error: JobError | None
+    steps: list[StepView]
+    links: dict[str, str]
+
+
+class JobList(BaseModel):
+    object: str = "list"
+    data: list[JobView]
+    has_more: bool
+    next_cursor: str | None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with a stable machine-readable `code`."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None

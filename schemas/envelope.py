@@ -1,0 +1,35 @@
+"""The task envelope: what travels between pipeline stages on the queue. IDs and keys, never blobs."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from schemas.common import ENVELOPE_SCHEMA_VERSION, InputKind, Message, Role
+
+
+class JobInput(Message):
+    kind: InputKind
+    blob_key: str
+    sha256: str
+    content_type: str
+    bytes: int
+    format: str | None = None  # wav, mp3, flac, ogg, m4a, webm, json
+    channels: int | None = None
+    duration_ms: int | None = None
+
+
+class JobOptions(Message):
+    """Per-job processing options, resolved from the request and the tenant's defaults at intake."""
+
+    language: str | None = None
+    channel_map: dict[int, Role] = Field(default_factory=lambda: {0: Role.AGENT, 1: Role.CUSTOMER})
+    call_type: str | None = None
+
+
+class JobEnvelope(Message):
+    schema_version: int = ENVELOPE_SCHEMA_VERSION
+    job_id: str
+    tenant_id: str
+    input: JobInput
+    artifacts: dict[str, str] = Field(default_factory=dict)
+    options: JobOptions = Field(default_factory=JobOptions)

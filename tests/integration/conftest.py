@@ -1,0 +1,52 @@
+"""A real Celery worker process on the session's Redis, PostgreSQL and moto S3 server."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from pipeline.settings import Settings
+from tests.conftest import settings_env
+from tests.support.services import celery_worker
+
+ALL_QUEUES = "transcribe,asr-local,analyze,default,webhooks"
+
+
+@pytest.fixture(scope="session")
+def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with celery_worker(settings_env(settings), log=log, queues=ALL_QUEUES) as proc:
+        yield proc
+    assert "Traceback" not in log.read_text() or "internal_error" in log.read_text(), log.read_text()[-4000:]
+
+
+Poll = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def poll(client: FlaskClient) -> Poll:
+    """Poll a job's status document the way a client would, until it is terminal."""
+
+    def _poll(job_id: str, headers: dict[str, str], *, timeout: float = 180) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = client.get(f"/v1/jobs/{job_id}", headers=headers)
+            assert response.status_code == 200, response.json
+            body: dict[str, Any] = response.json  # type: ignore[assignment]
+            if body["status"] in ("completed", "failed"):
+                return body
+            assert response.headers.get("Retry-After")
+            time.sleep(0.3)
+        raise AssertionError(f"job {job_id} not terminal after {timeout} s: {body}")
+
+    return _poll
+
+
+def sample(name: str) -> Path:
+    return Path(__file__).resolve().parents[2] / "samples" / name
