@@ -26,7 +26,7 @@ broker_connection_retry_on_startup = True
 
 task_soft_time_limit = _s.stage_soft_limit_s
 task_time_limit = _s.stage_hard_limit_s
-# Redelivery timer ≥ 2 × the longest hard limit, or a slow task runs twice at once.
+# Redelivery timer at least twice the longest hard limit, or a slow task runs twice at once.
 _transport = {"visibility_timeout": _s.visibility_timeout_s}
 broker_transport_options = _transport
 result_backend_transport_options = _transport

@@ -22,7 +22,11 @@ class _Multipart(io.RawIOBase):
         ).encode()
         tail = f"\r\n--{boundary}--\r\n".encode()
         self.length = len(head) + path.stat().st_size + len(tail)
-        self._parts: list[io.BufferedIOBase | io.BytesIO] = [io.BytesIO(head), path.open("rb"), io.BytesIO(tail)]  # type: ignore[list-item]
+        self._parts: list[io.BufferedIOBase | io.BytesIO] = [
+            io.BytesIO(head),
+            path.open("rb"),
+            io.BytesIO(tail),
+        ]
 
     def readable(self) -> bool:
         return True
@@ -36,9 +40,15 @@ class _Multipart(io.RawIOBase):
         return 0
 
 
+def _request(url: str, *, headers: dict[str, str], data: Any = None) -> urllib.request.Request:
+    if not url.startswith(("http://", "https://")):
+        raise SystemExit(f"not an http(s) URL: {url}")
+    return urllib.request.Request(url, data=data, headers=headers)  # noqa: S310 - scheme checked
+
+
 def _call(request: urllib.request.Request) -> dict[str, Any]:
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - user-given URL
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - the user's own API URL
             body: dict[str, Any] = json.loads(response.read())
             return body
     except urllib.error.HTTPError as exc:
@@ -56,11 +66,11 @@ def submit_file(path_str: str, *, base_url: str, api_key: str, wait: bool) -> st
         data = _Multipart(path, boundary)
         headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
         headers["Content-Length"] = str(data.length)
-    job = _call(urllib.request.Request(f"{base_url}/v1/jobs", data=data, headers=headers))
+    job = _call(_request(f"{base_url}/v1/jobs", data=data, headers=headers))
     while wait and job["status"] not in ("completed", "failed"):
         time.sleep(1)
-        job = _call(urllib.request.Request(f"{base_url}{job['links']['self']}", headers=headers))
+        job = _call(_request(f"{base_url}{job['links']['self']}", headers=headers))
     if wait and job["status"] == "completed":
-        result = _call(urllib.request.Request(f"{base_url}{job['links']['result']}", headers=headers))
+        result = _call(_request(f"{base_url}{job['links']['result']}", headers=headers))
         return json.dumps(result, indent=2)
     return json.dumps(job, indent=2)

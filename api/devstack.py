@@ -107,7 +107,7 @@ class DevStack:
         while True:
             for child in self.children:
                 if child.poll() is not None:
-                    raise click.ClickException(f"{child.args[2:5]} exited ({child.returncode})")
+                    raise click.ClickException(f"{child.args!r} exited ({child.returncode})")
             time.sleep(1)
 
     def _stop(self) -> None:

@@ -32,7 +32,7 @@ def _database() -> str:
     try:
         with state().sessions() as session:
             session.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any failure means "not ready"; the reason is logged by SQLAlchemy
+    except Exception:
         return "unavailable"
     return "ok"
 

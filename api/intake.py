@@ -123,14 +123,13 @@ def _create(
     if options.agent_id:
         metadata.setdefault("agent_id", options.agent_id)
     with transaction(app.sessions) as session:
-        job = jobs.create_job(
+        return jobs.create_job(
             session,
             envelope,
             external_id=options.external_id,
             call_type=options.call_type,
             metadata=metadata,
         )
-    return job
 
 
 def _resolve_options(caller: Caller, given: JobOptionsIn) -> JobOptions:

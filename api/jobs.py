@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from datetime import datetime
+
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import Session
@@ -68,7 +69,7 @@ def _publish_after_commit(app: AppState, job_id: str) -> None:
     """Publish the job's start now; if the broker is down the beat sweep publishes it later."""
     try:
         relay(app.sessions, job_ids=[job_id])
-    except Exception:  # noqa: BLE001 - the job is committed and the sweep will retry
+    except Exception:
         log.warning("publish deferred to the outbox sweep", exc_info=True)
 
 
@@ -94,8 +95,7 @@ def get_result(job_id: str) -> Response:
             detail = f"the job is {job.status}; poll its status until it is completed"
             headers = {"Retry-After": str(app.settings.poll_after_s)}
             raise ApiProblem(409, "result_not_ready", detail, headers=headers)
-        response = jsonify(result.body)
-    return response
+        return jsonify(result.body)
 
 
 @bp.get("")
@@ -113,7 +113,7 @@ def list_jobs() -> Response:
     return _json(body)
 
 
-def _filtered(query: Select[tuple[Job]]) -> Select[tuple[Job]]:
+def _filtered(query: Select[Job]) -> Select[Job]:
     args = request.args
     if status := args.get("status"):
         if status not in {s.value for s in JobStatus}:
@@ -174,5 +174,4 @@ def _time_arg(name: str, raw: str) -> datetime:
 
 
 def _json(model: JobView | JobList, *, status: int = 200) -> Response:
-    response = Response(model.model_dump_json(), status=status, mimetype="application/json")
-    return response
+    return Response(model.model_dump_json(), status=status, mimetype="application/json")

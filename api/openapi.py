@@ -21,7 +21,10 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
 
 
 def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/problem+json": {"schema": _ref(Problem)}}}
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": _ref(Problem)}},
+    }
 
 
 def _ok(model: type[BaseModel], description: str) -> dict[str, Any]:
@@ -72,7 +75,11 @@ def _paths() -> dict[str, Any]:
             {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
             for n in ("status", "external_id", "created_gte", "created_lt", "cursor", "limit")
         ],
-        "responses": {"200": _ok(JobList, "A page of jobs"), "400": _problem("Bad filter"), "401": _ERRORS["401"]},
+        "responses": {
+            "200": _ok(JobList, "A page of jobs"),
+            "400": _problem("Bad filter"),
+            "401": _ERRORS["401"],
+        },
     }
     status = {
         "summary": "A job's status document",
@@ -92,7 +99,13 @@ def _paths() -> dict[str, Any]:
         "/v1/jobs": {"post": submit, "get": listing},
         "/v1/jobs/{job_id}": {"get": status},
         "/v1/jobs/{job_id}/result": {"get": result},
-        "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Up"}}}},
+        "/healthz": {
+            "get": {
+                "summary": "Liveness",
+                "security": [],
+                "responses": {"200": {"description": "Up"}},
+            }
+        },
         "/readyz": {
             "get": {
                 "summary": "Readiness: database, broker, storage",

@@ -18,7 +18,9 @@ def job_view(job: Job, steps: list[JobStep]) -> JobView:
     done = sum(1 for s in steps if s.state == "succeeded")
     error = None
     if job.error_code:
-        error = JobError(stage=job.error_stage, code=job.error_code, message=job.error_message or "")
+        error = JobError(
+            stage=job.error_stage, code=job.error_code, message=job.error_message or ""
+        )
     return JobView(
         id=job.id,
         status=JobStatus(job.status),

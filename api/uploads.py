@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 from werkzeug.datastructures import Headers
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
@@ -35,7 +35,7 @@ class Part:
 
 
 class MultipartReader:
-    def __init__(self, stream: BinaryIO, boundary: bytes) -> None:
+    def __init__(self, stream: IO[bytes], boundary: bytes) -> None:
         self._stream = stream
         self._decoder = MultipartDecoder(boundary, max_form_memory_size=4 * CHUNK, max_parts=50)
         self._in_part = False

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from pipeline.errors import PermanentError
 from pipeline.ports import BlobStore
 from schemas.common import Stage
 from schemas.envelope import JobEnvelope
@@ -33,4 +34,7 @@ def save(blobs: BlobStore, key: str, artifact: BaseModel) -> None:
 def load(blobs: BlobStore, envelope: JobEnvelope, stage: Stage, model: type[M]) -> M:
     """Read the artifact an earlier stage wrote (by the key it recorded, else the conventional one)."""
     key = envelope.artifacts.get(stage.value) or artifact_key(envelope, stage)
-    return model.model_validate_json(blobs.get_bytes(key))
+    try:
+        return model.model_validate_json(blobs.get_bytes(key))
+    except ValidationError as exc:
+        raise PermanentError(f"the {stage.value} artifact is corrupt", code="corrupt_artifact") from exc

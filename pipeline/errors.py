@@ -1,11 +1,11 @@
 """The error tree every port and stage speaks; vendor errors are translated at the adapter boundary.
 
-    PipelineError            (code: stable, machine-readable)
-    ├── TransientError       retried with backoff (timeouts, 429, 5xx, a storage blip)
-    └── PermanentError       fails the job at once with its code
-        ├── InvalidAudio     the input is not decodable audio (invalid_audio)
-        ├── InvalidInput     the input is not usable (invalid_input)
-        └── ProviderRejected a provider refused the work (provider_rejected)
+PipelineError            (code: stable, machine-readable)
+├── TransientError       retried with backoff (timeouts, 429, 5xx, a storage blip)
+└── PermanentError       fails the job at once with its code
+    ├── InvalidAudio     the input is not decodable audio (invalid_audio)
+    ├── InvalidInput     the input is not usable (invalid_input)
+    └── ProviderRejected a provider refused the work (provider_rejected)
 """
 
 from __future__ import annotations

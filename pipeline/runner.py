@@ -79,6 +79,8 @@ def note_retry(ctx: Context, envelope: JobEnvelope, stage: Stage, *, code: str) 
 
 
 def _advance(envelope: JobEnvelope, stage: Stage, key: str) -> JobEnvelope:
+    if stage is Stage.PERSIST:  # its output is the database row, not an artifact
+        return envelope
     return envelope.model_copy(update={"artifacts": {**envelope.artifacts, stage.value: key}})
 
 

@@ -21,7 +21,9 @@ def parse_text(text: str) -> list[TranscriptTurn]:
             continue
         match = _LABEL.match(line)
         if match and match.group(2).strip():
-            turns.append(TranscriptTurn(speaker=match.group(1).strip(), text=match.group(2).strip()))
+            turns.append(
+                TranscriptTurn(speaker=match.group(1).strip(), text=match.group(2).strip())
+            )
         elif turns:
             last = turns[-1]
             turns[-1] = TranscriptTurn(speaker=last.speaker, text=f"{last.text} {line.strip()}")

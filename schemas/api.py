@@ -23,9 +23,11 @@ class JobOptionsIn(Strict):
     call_type: str | None = Field(default=None, max_length=100)
     language: str | None = Field(default=None, max_length=16)
     channel_map: dict[int, Role] | None = Field(
-        default=None, description="Audio channel index → role, e.g. {\"0\": \"agent\", \"1\": \"customer\"}"
+        default=None, description='Audio channel index → role, e.g. {"0": "agent", "1": "customer"}'
     )
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Free-form, returned as given")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="Free-form, returned as given"
+    )
 
 
 class TranscriptJobIn(JobOptionsIn):

@@ -27,10 +27,11 @@ MAX_BACKOFF_S = 120
 
 def backoff(retries: int) -> float:
     """Exponential backoff with full jitter: 2, 4, 8 … s, capped well under the visibility timeout."""
-    return random.uniform(0.5, 1.0) * min(MAX_BACKOFF_S, 2 ** (retries + 1))  # noqa: S311
+    cap: float = min(MAX_BACKOFF_S, 2 ** (retries + 1))
+    return random.uniform(0.5, 1.0) * cap  # noqa: S311 - jitter, not cryptography
 
 
-class PipelineTask(Task):  # type: ignore[misc]
+class PipelineTask(Task[Any, Any]):
     abstract = True
     acks_late = True
     reject_on_worker_lost = True

@@ -44,7 +44,9 @@ def reap_stuck_jobs() -> int:
         ).all()
         for job in stuck:
             if job.redrives >= MAX_REDRIVES:
-                jobs.fail_job(session, job, None, code="stuck", message="the job stopped progressing")
+                jobs.fail_job(
+                    session, job, None, code="stuck", message="the job stopped progressing"
+                )
                 continue
             job.redrives += 1
             job.updated_at = utcnow()

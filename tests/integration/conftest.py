@@ -19,11 +19,12 @@ ALL_QUEUES = "transcribe,asr-local,analyze,default,webhooks"
 
 
 @pytest.fixture(scope="session")
-def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
+def worker(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[subprocess.Popen[bytes]]:
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     with celery_worker(settings_env(settings), log=log, queues=ALL_QUEUES) as proc:
         yield proc
-    assert "Traceback" not in log.read_text() or "internal_error" in log.read_text(), log.read_text()[-4000:]
 
 
 Poll = Callable[..., dict[str, Any]]

@@ -17,7 +17,9 @@ from tests.integration.conftest import Poll, sample
 pytestmark = pytest.mark.integration
 
 
-def post_audio(client: FlaskClient, tenant: TenantKey, data: bytes, name: str, **fields: str) -> TestResponse:
+def post_audio(
+    client: FlaskClient, tenant: TenantKey, data: bytes, name: str, **fields: str
+) -> TestResponse:
     # Encoded here: werkzeug's test client spools big bodies to a temp file it never closes.
     boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(data), name), **fields})
     content_type = f"multipart/form-data; boundary={boundary}"
@@ -88,13 +90,19 @@ def test_truncated_wav_fails_with_invalid_audio_and_worker_survives(
 
     job = poll(response.json["id"], tenant.headers)
     assert job["status"] == "failed"
-    assert job["error"] == {"stage": "transcribe", "code": "invalid_audio", "message": job["error"]["message"]}
+    assert job["error"] == {
+        "stage": "transcribe",
+        "code": "invalid_audio",
+        "message": job["error"]["message"],
+    }
     assert worker.poll() is None
     problem = client.get(f"/v1/jobs/{job['id']}/result", headers=tenant.headers)
     assert problem.status_code == 409 and problem.json["code"] == "job_failed"
 
     # The worker still takes new work after the failure.
-    again = client.post("/v1/jobs", json={"transcript": "Agent: hello\nCustomer: hi"}, headers=tenant.headers)
+    again = client.post(
+        "/v1/jobs", json={"transcript": "Agent: hello\nCustomer: hi"}, headers=tenant.headers
+    )
     assert poll(again.json["id"], tenant.headers)["status"] == "completed"
 
 

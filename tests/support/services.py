@@ -42,13 +42,17 @@ def postgres_database() -> Iterator[str]:
 
 
 @contextmanager
-def celery_worker(env: dict[str, str], *, log: Path, queues: str, concurrency: int = 2) -> Iterator[subprocess.Popen[bytes]]:
+def celery_worker(
+    env: dict[str, str], *, log: Path, queues: str, concurrency: int = 2
+) -> Iterator[subprocess.Popen[bytes]]:
     """A real `celery worker` process (own process group, so the whole tree can be killed)."""
     args = [sys.executable, "-m", "celery", "-A", "workers.app:app", "worker", "-Q", queues,
             "-P", "prefork", "-c", str(concurrency), "-l", "INFO", "-n", f"test-{uuid.uuid4().hex[:6]}@%h",
             "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
     with log.open("wb") as out:
-        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         wait_for_log(log, "ready.", proc=proc, timeout=60)
         yield proc
@@ -67,7 +71,9 @@ def wait_for_log(log: Path, needle: str, *, proc: subprocess.Popen[bytes], timeo
     raise TimeoutError(f"{needle!r} not seen in {log} after {timeout} s")
 
 
-def stop_group(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+def stop_group(
+    proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM, timeout: float = 20
+) -> None:
     if proc.poll() is not None:
         return
     try:

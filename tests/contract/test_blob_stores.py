@@ -1,0 +1,306 @@
+"""One BlobStore contract, run against every adapter: the local directory and S3 (moto's server).
+
+The S3 store talks real HTTP to the session's moto server; each test gets its own key prefix (S3)
+or directory (local), so tests never see each other's objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+import boto3
+import pytest
+
+from pipeline.adapters.local_fs import LocalBlobStore
+from pipeline.adapters.s3 import S3BlobStore
+from pipeline.errors import BlobNotFound, InvalidInput, TransientError
+from pipeline.ports import BlobStore
+from tests.conftest import BUCKET
+from tests.support.services import free_port
+
+MIB = 1024 * 1024
+REGION = "us-east-1"
+
+
+class Boom(Exception):
+    """Raised by a source stream part-way through, like a client that disconnects."""
+
+
+class GeneratorStream(io.RawIOBase):
+    """A non-seekable, read-only stream over a generator of chunks (a socket-like source)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            try:
+                self._pending = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+def random_chunks(count: int, *, seed: int, size: int = MIB) -> Iterator[bytes]:
+    rng = random.Random(seed)
+    for _ in range(count):
+        yield rng.randbytes(size)
+
+
+def failing_chunks(count: int) -> Iterator[bytes]:
+    yield from random_chunks(count, seed=7)
+    raise Boom("the source went away")
+
+
+def sha256_of_chunks(chunks: Iterator[bytes]) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    for chunk in chunks:
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def sha256_of_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(MIB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class Backend:
+    """A store under test and a way to see everything it holds, independent of the adapter."""
+
+    store: BlobStore
+    list_all: Callable[[], list[str]]
+
+
+def _local(tmp_path: Path) -> Backend:
+    root = tmp_path / "blobs"
+    store = LocalBlobStore(root)
+
+    def list_all() -> list[str]:
+        return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+    return Backend(store, list_all)
+
+
+def _s3(endpoint: str) -> Backend:
+    prefix = f"contract/{uuid.uuid4().hex}"
+    store = S3BlobStore(bucket=BUCKET, prefix=prefix, endpoint_url=endpoint, region=REGION)
+    client = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
+
+    def list_all() -> list[str]:
+        """Objects, and unfinished multipart uploads (which cost storage but are not listed)."""
+        listing = client.list_objects_v2(Bucket=BUCKET, Prefix=prefix + "/")
+        uploads = client.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix + "/")
+        keys = [o["Key"] for o in listing.get("Contents", [])]
+        keys += [f"{u['Key']} (unfinished upload)" for u in uploads.get("Uploads", [])]
+        return sorted(k.removeprefix(prefix + "/") for k in keys)
+
+    return Backend(store, list_all)
+
+
+@pytest.fixture(params=["local", "s3"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "local":
+        return _local(tmp_path)
+    return _s3(request.getfixturevalue("s3_endpoint"))
+
+
+@pytest.fixture
+def store(backend: Backend) -> BlobStore:
+    return backend.store
+
+
+# --- streaming ---------------------------------------------------------------------------------
+
+
+def test_put_stream_from_a_non_seekable_stream_round_trips(
+    store: BlobStore, tmp_path: Path
+) -> None:
+    expected_sha, expected_size = sha256_of_chunks(random_chunks(20, seed=1))
+    source = GeneratorStream(random_chunks(20, seed=1))
+    assert not source.seekable()
+
+    store.put_stream("calls/big.bin", cast(BinaryIO, source), content_type="audio/wav")
+
+    dest = tmp_path / "downloaded.bin"
+    store.download("calls/big.bin", dest)
+    assert dest.stat().st_size == expected_size == 20 * MIB
+    assert sha256_of_file(dest) == expected_sha
+    data = store.get_bytes("calls/big.bin")
+    assert len(data) == expected_size
+    assert hashlib.sha256(data).hexdigest() == expected_sha
+
+
+def test_put_stream_of_an_empty_stream_stores_an_empty_object(store: BlobStore) -> None:
+    store.put_stream("empty.bin", cast(BinaryIO, GeneratorStream(iter(()))), content_type="x/y")
+    assert store.exists("empty.bin")
+    assert store.get_bytes("empty.bin") == b""
+
+
+@pytest.mark.parametrize("fail_after_mib", [1, 12], ids=["single-part", "multipart"])
+def test_a_stream_failing_mid_way_leaves_no_object(backend: Backend, fail_after_mib: int) -> None:
+    source = GeneratorStream(failing_chunks(fail_after_mib))
+
+    # The source's own error comes through unchanged: intake relies on this to tell "too large"
+    # and "malformed upload" apart from storage faults.
+    with pytest.raises(Boom):
+        backend.store.put_stream("calls/partial.bin", cast(BinaryIO, source), content_type="x/y")
+
+    assert not backend.store.exists("calls/partial.bin")
+    with pytest.raises(BlobNotFound):
+        backend.store.get_bytes("calls/partial.bin")
+    assert backend.list_all() == []  # no temp file or stray part either
+
+
+def test_put_stream_overwrites(store: BlobStore) -> None:
+    store.put_bytes("k", b"old contents that are longer", content_type="text/plain")
+    store.put_stream("k", cast(BinaryIO, GeneratorStream(iter([b"new", b"er"]))), content_type="x")
+    assert store.get_bytes("k") == b"newer"
+
+
+# --- small objects -----------------------------------------------------------------------------
+
+
+def test_put_bytes_and_get_bytes(store: BlobStore) -> None:
+    store.put_bytes(
+        "tenants/t/jobs/j/transcribe.json", b'{"a": 1}', content_type="application/json"
+    )
+    assert store.get_bytes("tenants/t/jobs/j/transcribe.json") == b'{"a": 1}'
+
+
+def test_overwrite_replaces_the_object(store: BlobStore) -> None:
+    store.put_bytes("k.json", b"first version, long", content_type="application/json")
+    store.put_bytes("k.json", b"second", content_type="application/json")
+    assert store.get_bytes("k.json") == b"second"
+
+
+def test_exists(store: BlobStore) -> None:
+    assert not store.exists("a/b.txt")
+    store.put_bytes("a/b.txt", b"x", content_type="text/plain")
+    assert store.exists("a/b.txt")
+    assert not store.exists("a/b.tx")
+    assert not store.exists("a")  # a "directory" is not an object
+
+
+def test_delete_removes_and_is_idempotent(store: BlobStore) -> None:
+    store.put_bytes("gone.txt", b"x", content_type="text/plain")
+    store.delete("gone.txt")
+    assert not store.exists("gone.txt")
+    store.delete("gone.txt")
+    store.delete("never/existed.txt")
+    with pytest.raises(BlobNotFound):
+        store.get_bytes("gone.txt")
+
+
+def test_delete_leaves_other_keys_alone(backend: Backend) -> None:
+    backend.store.put_bytes("a/1", b"1", content_type="text/plain")
+    backend.store.put_bytes("a/2", b"2", content_type="text/plain")
+    backend.store.delete("a/1")
+    assert backend.list_all() == ["a/2"]
+
+
+def test_missing_key_raises_blob_not_found(store: BlobStore, tmp_path: Path) -> None:
+    with pytest.raises(BlobNotFound):
+        store.get_bytes("no/such/key")
+    with pytest.raises(BlobNotFound):
+        store.download("no/such/key", tmp_path / "out.bin")
+
+
+def test_a_prefix_of_stored_keys_is_not_found(store: BlobStore, tmp_path: Path) -> None:
+    """'a' is absent when only 'a/b' exists: reads say BlobNotFound, never a raw OS error."""
+    store.put_bytes("a/b", b"x", content_type="text/plain")
+    with pytest.raises(BlobNotFound):
+        store.get_bytes("a")
+    with pytest.raises(BlobNotFound):
+        store.download("a", tmp_path / "out.bin")
+
+
+def test_check_passes(store: BlobStore) -> None:
+    store.check()
+
+
+# --- key safety (local store: a key must never name a path outside its root) ------------------
+
+
+BAD_KEYS = ["../escape", "a/../../escape", "a/../b", "/etc/passwd", "/abs/key", ""]
+OPERATIONS: dict[str, Callable[[BlobStore, str, Path], object]] = {
+    "put_bytes": lambda s, k, _: s.put_bytes(k, b"x", content_type="text/plain"),
+    "put_stream": lambda s, k, _: s.put_stream(k, io.BytesIO(b"x"), content_type="text/plain"),
+    "get_bytes": lambda s, k, _: s.get_bytes(k),
+    "download": lambda s, k, d: s.download(k, d / "out.bin"),
+    "exists": lambda s, k, _: s.exists(k),
+    "delete": lambda s, k, _: s.delete(k),
+}
+
+
+@pytest.mark.parametrize("key", BAD_KEYS)
+def test_local_store_refuses_unsafe_keys(tmp_path: Path, key: str) -> None:
+    root = tmp_path / "root" / "blobs"
+    store = LocalBlobStore(root)
+    outside = tmp_path / "root" / "b"
+    outside.write_bytes(b"outside")
+    accepted = []
+    for name, operation in OPERATIONS.items():
+        try:
+            operation(store, key, tmp_path)
+        except InvalidInput:
+            continue
+        except Exception as exc:  # anything else is a failure too, reported below with the rest
+            accepted.append(f"{name} raised {type(exc).__name__}")
+        else:
+            accepted.append(f"{name} accepted it")
+    assert accepted == [], f"key {key!r} was not refused with InvalidInput: {accepted}"
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [outside]
+    assert outside.read_bytes() == b"outside"
+
+
+# --- S3 faults ---------------------------------------------------------------------------------
+
+
+def test_s3_check_on_a_missing_bucket_is_transient(s3_endpoint: str) -> None:
+    store = S3BlobStore(
+        bucket=f"missing-{uuid.uuid4().hex[:12]}", endpoint_url=s3_endpoint, region=REGION
+    )
+    with pytest.raises(TransientError):
+        store.check()
+
+
+@pytest.fixture
+def unreachable_s3() -> S3BlobStore:
+    """A store whose endpoint is a closed port (connection refused at once, then retried)."""
+    return S3BlobStore(bucket=BUCKET, endpoint_url=f"http://127.0.0.1:{free_port()}", region=REGION)
+
+
+def test_s3_unreachable_endpoint_is_transient_on_write(unreachable_s3: S3BlobStore) -> None:
+    with pytest.raises(TransientError):
+        unreachable_s3.put_bytes("k", b"x", content_type="text/plain")
+
+
+def test_s3_unreachable_endpoint_is_transient_on_read(unreachable_s3: S3BlobStore) -> None:
+    # Not BlobNotFound: a storage outage must be retried, never mistaken for a missing input.
+    with pytest.raises(TransientError) as info:
+        unreachable_s3.get_bytes("k")
+    assert not isinstance(info.value, BlobNotFound)
+
+
+def test_s3_unreachable_endpoint_fails_check(unreachable_s3: S3BlobStore) -> None:
+    with pytest.raises(TransientError):
+        unreachable_s3.check()
