@@ -152,9 +152,24 @@ def _options_from_fields(fields: dict[str, str]) -> JobOptionsIn:
         raise validation_problem(exc) from exc
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def strict_json(data: bytes | str) -> dict[str, Any]:
+    """A JSON object, refusing NaN/Infinity (Python accepts them; JSON and PostgreSQL do not)."""
+    try:
+        body = json.loads(data, parse_constant=_refuse_constant)
+    except ValueError as exc:
+        raise ApiProblem(400, "invalid_request", "the body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise ApiProblem(400, "invalid_request", "the body must be a JSON object")
+    return body
+
+
 def _json_field(value: str) -> Any:
     try:
-        return json.loads(value)
+        return json.loads(value, parse_constant=_refuse_constant)
     except ValueError as exc:
         raise ApiProblem(422, "validation_error", "a form field must be valid JSON") from exc
 

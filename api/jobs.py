@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from datetime import datetime
 
@@ -11,7 +12,7 @@ from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import Session
 
 from api.auth import Caller, require_caller
-from api.intake import accept_audio, accept_transcript, too_large
+from api.intake import accept_audio, accept_transcript, strict_json, too_large
 from api.presenters import decode_cursor, encode_cursor, job_view
 from api.problems import ApiProblem
 from api.state import AppState, state
@@ -23,6 +24,7 @@ from schemas.common import STAGES, JobStatus
 from workers.outbox import relay
 
 log = logging.getLogger(__name__)
+JOB_ID = re.compile(r"job_[0-9a-z]{26}")
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 MULTIPART_SLACK = 64 * 1024  # form fields and part headers around the file
 
@@ -54,10 +56,7 @@ def _accept(app: AppState, caller: Caller) -> Job:
         except MalformedUpload as exc:
             raise ApiProblem(400, "invalid_request", str(exc)) from exc
     if mimetype == "application/json":
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise ApiProblem(400, "invalid_request", "the body must be a JSON object")
-        return accept_transcript(app, caller, body)
+        return accept_transcript(app, caller, strict_json(request.get_data()))
     raise ApiProblem(
         415,
         "unsupported_media_type",
@@ -87,7 +86,7 @@ def get_job(job_id: str) -> Response:
 def get_result(job_id: str) -> Response:
     caller, app = require_caller(), state()
     with app.sessions() as session:
-        job = _owned(session.get(Job, job_id), caller)
+        job = _owned(_fetch(session, job_id), caller)
         result = session.get(JobResult, job_id)
         if job.status == JobStatus.FAILED.value:
             raise ApiProblem(409, "job_failed", f"the job failed ({job.error_code})")
@@ -120,6 +119,8 @@ def _filtered(query: Select[Job]) -> Select[Job]:
             raise ApiProblem(400, "invalid_request", f"unknown status {status!r}")
         query = query.where(Job.status == status)
     if external_id := args.get("external_id"):
+        if "\x00" in external_id:
+            raise ApiProblem(400, "invalid_request", "external_id must not contain NUL")
         query = query.where(Job.external_id == external_id)
     if created_gte := args.get("created_gte"):
         query = query.where(Job.created_at >= _time_arg("created_gte", created_gte))
@@ -143,8 +144,15 @@ def _steps_for(session: Session, job_ids: list[str]) -> dict[str, list[JobStep]]
 
 def _load_view(app: AppState, caller: Caller, job_id: str) -> JobView:
     with app.sessions() as session:
-        job = _owned(session.get(Job, job_id), caller)
+        job = _owned(_fetch(session, job_id), caller)
         return job_view(job, job_repo.steps_of(session, job.id))
+
+
+def _fetch(session: Session, job_id: str) -> Job | None:
+    """The job, or None; an id that cannot be one of ours is not even looked up."""
+    if not JOB_ID.fullmatch(job_id):
+        return None
+    return session.get(Job, job_id)
 
 
 def _owned(job: Job | None, caller: Caller) -> Job:
@@ -158,7 +166,7 @@ def _int_arg(name: str, *, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdecimal()) or not low <= int(raw) <= high:
         raise ApiProblem(400, "invalid_request", f"{name} must be an integer in [{low}, {high}]")
     return int(raw)
 

@@ -63,6 +63,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, job_id = json.loads(raw)
-        return datetime.fromisoformat(created), str(job_id)
+        when = datetime.fromisoformat(created)
     except (ValueError, TypeError) as exc:
         raise ApiProblem(400, "invalid_cursor", "the cursor is not valid") from exc
+    if (
+        when.tzinfo is None
+        or not isinstance(job_id, str)
+        or not job_id.isascii()
+        or "\x00" in job_id
+    ):
+        raise ApiProblem(400, "invalid_cursor", "the cursor is not valid")
+    return when, job_id

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from pipeline.errors import TransientError
@@ -92,6 +92,14 @@ def _unavailable(exc: Exception) -> Response:
     return problem_response(problem)
 
 
+def _unstorable(exc: Exception) -> Response:
+    # Input validation should have caught it; the database is the last line, and it is bad input.
+    log.warning("the database refused a value: %s", type(exc).__name__)
+    return problem_response(
+        ApiProblem(400, "invalid_request", "a value in the request cannot be stored")
+    )
+
+
 def _unexpected(exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.path)
     return problem_response(ApiProblem(500, "internal_error", "an internal error occurred"))
@@ -101,6 +109,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(ApiProblem, problem_response)
     app.register_error_handler(ValidationError, lambda e: problem_response(validation_problem(e)))
     app.register_error_handler(HTTPException, _http)
+    app.register_error_handler(DataError, _unstorable)
     app.register_error_handler(OperationalError, _unavailable)
     app.register_error_handler(DBAPIError, _unavailable)
     app.register_error_handler(TransientError, _unavailable)

@@ -37,4 +37,6 @@ def load(blobs: BlobStore, envelope: JobEnvelope, stage: Stage, model: type[M]) 
     try:
         return model.model_validate_json(blobs.get_bytes(key))
     except ValidationError as exc:
-        raise PermanentError(f"the {stage.value} artifact is corrupt", code="corrupt_artifact") from exc
+        raise PermanentError(
+            f"the {stage.value} artifact is corrupt", code="corrupt_artifact"
+        ) from exc

@@ -3,21 +3,42 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from schemas.common import JobStatus, Role, Strict
 
 
-class TranscriptTurn(Strict):
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class ClientInput(Strict):
+    """Client text must be storable: NUL characters are refused (PostgreSQL cannot hold them)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if _has_nul(data):
+            raise ValueError("text must not contain NUL (U+0000) characters")
+        return data
+
+
+class TranscriptTurn(ClientInput):
     speaker: str = Field(description="'agent', 'customer', or any label (e.g. a name)")
     text: str = Field(min_length=1)
     start_ms: int | None = Field(default=None, ge=0)
     end_ms: int | None = Field(default=None, ge=0)
 
 
-class JobOptionsIn(Strict):
+class JobOptionsIn(ClientInput):
     external_id: str | None = Field(default=None, max_length=200)
     agent_id: str | None = Field(default=None, max_length=200)
     call_type: str | None = Field(default=None, max_length=100)
@@ -33,7 +54,9 @@ class JobOptionsIn(Strict):
 class TranscriptJobIn(JobOptionsIn):
     """JSON body of `POST /v1/jobs` for a text transcript: a list of turns, or `Agent: …` lines."""
 
-    transcript: list[TranscriptTurn] | str
+    transcript: (
+        Annotated[list[TranscriptTurn], Field(min_length=1)] | Annotated[str, Field(min_length=1)]
+    )
 
 
 class StepView(BaseModel):

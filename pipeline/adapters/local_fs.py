@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from pipeline.errors import BlobNotFound, InvalidInput, TransientError
@@ -19,8 +19,11 @@ class LocalBlobStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
+        parts = PurePosixPath(key).parts
+        if not key or key.startswith("/") or ".." in parts or "\\" in key:
+            raise InvalidInput("invalid blob key")
         path = (self.root / key).resolve()
-        if not key or key.startswith("/") or not path.is_relative_to(self.root):
+        if not path.is_relative_to(self.root):
             raise InvalidInput("invalid blob key")
         return path
 
@@ -47,14 +50,14 @@ class LocalBlobStore:
     def get_bytes(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
-        except FileNotFoundError as exc:
-            raise BlobNotFound(f"no blob {key}") from exc
+        except OSError as exc:
+            raise _translate(exc, key) from exc
 
     def download(self, key: str, dest: Path) -> None:
         try:
             shutil.copyfile(self._path(key), dest)
-        except FileNotFoundError as exc:
-            raise BlobNotFound(f"no blob {key}") from exc
+        except OSError as exc:
+            raise _translate(exc, key) from exc
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -67,3 +70,10 @@ class LocalBlobStore:
             self.put_bytes(".health/probe", b"ok", content_type="text/plain")
         except OSError as exc:
             raise TransientError("blob directory is not writable") from exc
+
+
+def _translate(exc: OSError, key: str) -> BlobNotFound | TransientError:
+    # A key that names a "directory" (a prefix of other keys) does not exist, as on S3.
+    if isinstance(exc, FileNotFoundError | IsADirectoryError | NotADirectoryError):
+        return BlobNotFound(f"no blob {key}")
+    return TransientError(f"blob storage error ({type(exc).__name__})")

@@ -19,11 +19,13 @@ ALL_QUEUES = "transcribe,asr-local,analyze,default,webhooks"
 
 
 @pytest.fixture(scope="session")
-def worker(
-    settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[subprocess.Popen[bytes]]:
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
-    with celery_worker(settings_env(settings), log=log, queues=ALL_QUEUES) as proc:
+def worker_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("worker") / "worker.log"
+
+
+@pytest.fixture(scope="module")  # stopped with its module: later tests expect no consumer
+def worker(settings: Settings, worker_log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with celery_worker(settings_env(settings), log=worker_log, queues=ALL_QUEUES) as proc:
         yield proc
 
 

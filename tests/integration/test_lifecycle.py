@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -69,6 +70,38 @@ def test_text_transcript_completes(
     assert roles == {"agent", "customer"}
     assert result["score"]["normalized"] is not None and result["score"]["normalized"] > 0.5
     assert result["sentiment"]["by_role"]["customer"] is not None
+
+
+def test_mono_recording_is_transcribed_with_roles_honestly_unknown(
+    client: FlaskClient, tenant: TenantKey, worker: subprocess.Popen[bytes], poll: Poll
+) -> None:
+    response = post_audio(client, tenant, sample("mono.wav").read_bytes(), "mono.wav")
+    job = poll(response.json["id"], tenant.headers)
+    assert job["status"] == "completed", job["error"]
+    result = client.get(f"/v1/jobs/{job['id']}/result", headers=tenant.headers).json
+
+    assert result["channels"] == 1
+    assert "calling" in " ".join(u["text"] for u in result["transcript"]).lower()
+    assert {(u["role"], u["role_confidence"]) for u in result["transcript"]} == {("unknown", 0.0)}
+    items = {i["id"]: i for s in result["score"]["sections"] for i in s["items"]}
+    assert items["greeting"]["answer"] == "na"  # needs the agent: not silently failed
+
+
+def test_worker_logs_carry_no_transcript_text(
+    client: FlaskClient,
+    tenant: TenantKey,
+    worker: subprocess.Popen[bytes],
+    poll: Poll,
+    worker_log: Path,
+) -> None:
+    secret_line = "my account number is zebra quartz nine"
+    body = {"transcript": f"Agent: Hello, how can I help?\nCustomer: {secret_line}"}
+    job_id = client.post("/v1/jobs", json=body, headers=tenant.headers).json["id"]
+    assert poll(job_id, tenant.headers)["status"] == "completed"
+    log = worker_log.read_text()
+    assert job_id in log  # the log does talk about this job …
+    assert "zebra quartz" not in log  # … but never says what was said
+    assert tenant.key not in log
 
 
 def test_plain_text_transcript_completes(
