@@ -4,12 +4,17 @@ The broker URL must be known before `workers` is imported (Celery reads its conf
 set here at import time; everything else is handed to the app and the workers explicitly.
 """
 
+# ruff: noqa: E402 - the broker URL must be in the environment before anything imports Celery.
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
+from tests.support.services import claim_redis_db, release_redis_db
+
+os.environ["REDIS_URL"] = claim_redis_db()
+atexit.register(release_redis_db, os.environ["REDIS_URL"])
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -19,6 +19,32 @@ ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN = os.environ.get("TEST_PG_ADMIN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 
 
+def claim_redis_db(base_url: str = "redis://127.0.0.1:6379") -> str:
+    """A Redis database number no other test session is using (a lock key per number in DB 0).
+
+    Sessions run side by side (developers, CI, benchmarks) and each flushes its own database.
+    """
+    import redis
+
+    client = redis.Redis.from_url(f"{base_url}/0")
+    try:
+        for number in range(1, 16):
+            if client.set(f"callintel:test-db:{number}", os.getpid(), nx=True, ex=3 * 3600):
+                return f"{base_url}/{number}"
+    finally:
+        client.close()
+    raise RuntimeError("no free Redis database: are 15 test sessions running?")
+
+
+def release_redis_db(url: str) -> None:
+    import redis
+
+    base, _, number = url.rpartition("/")
+    client = redis.Redis.from_url(f"{base}/0")
+    client.delete(f"callintel:test-db:{number}")
+    client.close()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

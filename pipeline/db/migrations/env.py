@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from pipeline.db.models import Base
+from pipeline.db.registry import Base
 from pipeline.db.session import make_engine
 
 config = context.config

@@ -1,0 +1,1 @@
+"""idempotency_models (being written)."""
