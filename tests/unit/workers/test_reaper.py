@@ -1,0 +1,84 @@
+"""The stuck-job reaper (RELIABILITY promise 2): re-drive a job whose worker died, then give up."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import redis
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.db import jobs
+from pipeline.db.models import Job, utcnow
+from pipeline.db.session import transaction
+from pipeline.ids import new_id
+from pipeline.settings import Settings
+from schemas.common import InputKind
+from schemas.envelope import JobEnvelope, JobInput
+from tests.conftest import TenantKey
+from workers.maintenance import MAX_REDRIVES, reap
+
+
+def running_job(sessions: sessionmaker[Session], tenant: TenantKey, *, idle_s: float) -> str:
+    job_id = new_id("job")
+    envelope = JobEnvelope(
+        job_id=job_id,
+        tenant_id=tenant.tenant_id,
+        input=JobInput(
+            kind=InputKind.TRANSCRIPT,
+            blob_key="k",
+            sha256="0" * 64,
+            content_type="application/json",
+            bytes=1,
+        ),
+    )
+    with transaction(sessions) as session:
+        job = jobs.create_job(session, envelope, external_id=None, call_type=None, metadata={})
+        job.status, job.stage = "transcribing", "transcribe"
+        job.updated_at = utcnow() - timedelta(seconds=idle_s)
+    return job_id
+
+
+def get(sessions: sessionmaker[Session], job_id: str) -> Job:
+    with sessions() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        return job
+
+
+def queued_messages(settings: Settings) -> int:
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        return int(client.llen("asr-local"))
+    finally:
+        client.close()
+
+
+def test_a_stuck_job_is_redriven_then_failed(
+    sessions: sessionmaker[Session], tenant: TenantKey, settings: Settings
+) -> None:
+    job_id = running_job(sessions, tenant, idle_s=3600)
+    before = queued_messages(settings)
+
+    for attempt in range(1, MAX_REDRIVES + 1):
+        assert reap(sessions, stuck_after_s=60) >= 1
+        job = get(sessions, job_id)
+        assert (job.status, job.redrives) == ("transcribing", attempt)
+        assert queued_messages(settings) == before + attempt  # the chain was sent again
+        with transaction(sessions) as session:  # …and the worker died again
+            row = session.get(Job, job_id)
+            assert row is not None
+            row.updated_at = utcnow() - timedelta(seconds=3600)
+
+    reap(sessions, stuck_after_s=60)
+    job = get(sessions, job_id)
+    assert (job.status, job.error_code) == ("failed", "stuck")
+    assert queued_messages(settings) == before + MAX_REDRIVES
+
+
+def test_a_job_that_is_progressing_is_left_alone(
+    sessions: sessionmaker[Session], tenant: TenantKey
+) -> None:
+    job_id = running_job(sessions, tenant, idle_s=5)
+    reap(sessions, stuck_after_s=60)
+    job = get(sessions, job_id)
+    assert (job.status, job.redrives) == ("transcribing", 0)
