@@ -40,11 +40,18 @@ task_routes = {
     "pipeline.score": {"queue": "default"},
     "pipeline.persist": {"queue": "default"},
     "maintenance.*": {"queue": "default"},
+    "webhooks.*": {"queue": "webhooks"},
 }
 
 beat_schedule = {
     "outbox-sweep": {"task": "maintenance.relay_outbox", "schedule": _s.outbox_sweep_s},
     "reap-stuck-jobs": {"task": "maintenance.reap_stuck_jobs", "schedule": _s.reaper_interval_s},
+    "purge-idempotency-keys": {
+        "task": "maintenance.purge_idempotency_keys",
+        "schedule": _s.reaper_interval_s,
+    },
+    # Claims due webhook deliveries; their waits live in the database, not in countdowns.
+    "webhooks-dispatch": {"task": "webhooks.dispatch_due", "schedule": _s.webhook_dispatch_s},
 }
 
 worker_send_task_events = True  # Flower shows tasks live

@@ -20,11 +20,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    from api import health, jobs, openapi, problems, state
+    from api import events, health, jobs, openapi, problems, state, webhooks
 
     state.init_app(app, settings)
     problems.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(jobs.bp)
+    app.register_blueprint(events.bp)
+    app.register_blueprint(webhooks.bp)
     return app

@@ -81,7 +81,9 @@ class DevStack:
     def _start_services(self, env: dict[str, str]) -> None:
         py, app = sys.executable, "workers.app:app"
         bind = f"{self.host}:{self.port}"
-        self._spawn([py, "-m", "gunicorn", "-b", bind, "-w", "2", "--timeout", "300",
+        # gthread: an SSE stream (/v1/jobs/{id}/events) holds a thread, not a whole worker.
+        self._spawn([py, "-m", "gunicorn", "-b", bind, "-w", "2", "--worker-class", "gthread",
+                     "--threads", "16", "--timeout", "300",
                      "--access-logfile", "-", "api:create_app()"], env)  # fmt: skip
         self._spawn([py, "-m", "celery", "-A", app, "worker", "-Q", QUEUES, "-P", "prefork",
                      "-c", str(self.concurrency), "-n", "embedded@%h", "-l", "INFO"], env)  # fmt: skip

@@ -10,6 +10,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from api.auth import Caller
+from api.dedupe import check_duplicate
+from api.idempotency import record_upload
 from api.problems import ApiProblem, validation_problem
 from api.state import AppState
 from api.uploads import (
@@ -19,6 +21,7 @@ from api.uploads import (
     UploadTooLarge,
     read_head,
 )
+from api.webhook_urls import check_callback_url
 from pipeline import artifacts
 from pipeline.db import jobs
 from pipeline.db.models import Job
@@ -46,6 +49,7 @@ def accept_audio(app: AppState, caller: Caller, reader: MultipartReader) -> Job:
                 stored = _store_audio(app, caller, job_id, reader)
             elif part.filename is None:
                 fields[part.name] = reader.read_field()
+        record_upload(fields, stored.sha256 if stored else None)  # Idempotency-Key fingerprint
         if stored is None:
             raise ApiProblem(422, "missing_file", "send the recording in a multipart field 'file'")
         options = _options_from_fields(fields)
@@ -122,13 +126,19 @@ def _create(
     metadata = dict(options.metadata)
     if options.agent_id:
         metadata.setdefault("agent_id", options.agent_id)
+    if options.callback_url is not None:
+        check_callback_url(app, caller, options.callback_url)  # SSRF policy + a secret to sign
     with transaction(app.sessions) as session:
+        check_duplicate(
+            session, caller, input_sha256=stored.sha256, external_id=options.external_id
+        )
         return jobs.create_job(
             session,
             envelope,
             external_id=options.external_id,
             call_type=options.call_type,
             metadata=metadata,
+            callback_url=options.callback_url,
         )
 
 

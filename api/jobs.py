@@ -12,10 +12,14 @@ from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import Session
 
 from api.auth import Caller, require_caller
+from api.dedupe import DUPLICATE_OF, DuplicateJob
+from api.etags import conditional
+from api.idempotency import idempotent
 from api.intake import accept_audio, accept_transcript, strict_json, too_large
 from api.presenters import decode_cursor, encode_cursor, job_view
 from api.problems import ApiProblem
 from api.state import AppState, state
+from api.upload_digest import read_job_upload
 from api.uploads import MalformedUpload, MultipartReader, UploadTooLarge
 from pipeline.db import jobs as job_repo
 from pipeline.db.models import Job, JobResult, JobStep
@@ -30,9 +34,13 @@ MULTIPART_SLACK = 64 * 1024  # form fields and part headers around the file
 
 
 @bp.post("")
+@idempotent(read_upload=read_job_upload)
 def create_job() -> Response:
     caller, app = require_caller(), state()
-    job = _accept(app, caller)
+    try:
+        job = _accept(app, caller)
+    except DuplicateJob as duplicate:
+        return _duplicate(app, caller, duplicate.job_id)
     _publish_after_commit(app, job.id)
     view = _load_view(app, caller, job.id)
     response = _json(view, status=202)
@@ -72,11 +80,20 @@ def _publish_after_commit(app: AppState, job_id: str) -> None:
         log.warning("publish deferred to the outbox sweep", exc_info=True)
 
 
+def _duplicate(app: AppState, caller: Caller, job_id: str) -> Response:
+    """200 with the existing job (tenant option `dedupe`): nothing new was created."""
+    view = _load_view(app, caller, job_id)
+    response = _json(view)
+    response.headers["Location"] = view.links["self"]
+    response.headers[DUPLICATE_OF] = view.id
+    return response
+
+
 @bp.get("/<job_id>")
 def get_job(job_id: str) -> Response:
     caller, app = require_caller(), state()
     view = _load_view(app, caller, job_id)
-    response = _json(view)
+    response = conditional(_json(view))  # ETag; 304 when If-None-Match matches
     if not view.status.terminal:
         response.headers["Retry-After"] = str(app.settings.poll_after_s)
     return response

@@ -9,7 +9,11 @@ from flask import Blueprint, Response, jsonify, send_from_directory
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from api import jobs_openapi as extra
+from api.webhook_openapi import SCHEMAS as WEBHOOK_SCHEMAS
+from api.webhook_openapi import webhook_paths
 from schemas.api import JobList, JobView, Problem, TranscriptJobIn
+from schemas.events import JobProgress
 from schemas.result import CallResult
 
 bp = Blueprint("docs", __name__)
@@ -43,6 +47,7 @@ _AUDIO_FORM = {
         "language": {"type": "string"},
         "channel_map": {"type": "string", "description": "JSON, or 'agent,customer'"},
         "metadata": {"type": "string", "description": "a JSON object"},
+        "callback_url": {"type": "string", "description": "https:// URL for this job's event"},
     },
 }
 _ERRORS = {
@@ -54,6 +59,7 @@ _ERRORS = {
 def _paths() -> dict[str, Any]:
     submit = {
         "summary": "Submit a recording (multipart) or a transcript (JSON)",
+        "parameters": [extra.IDEMPOTENCY_KEY],
         "requestBody": {
             "required": True,
             "content": {
@@ -67,6 +73,7 @@ def _paths() -> dict[str, Any]:
             "413": _problem("Upload too large"),
             "415": _problem("Not a supported audio format"),
             "422": _problem("Invalid options or transcript"),
+            **extra.submit_responses(_ok, _problem),  # 200, 400, 409; 202/422 detailed
         },
     }
     listing = {
@@ -83,8 +90,12 @@ def _paths() -> dict[str, Any]:
     }
     status = {
         "summary": "A job's status document",
-        "parameters": [_JOB_ID],
-        "responses": {"200": _ok(JobView, "The job"), **_ERRORS},
+        "parameters": [_JOB_ID, extra.IF_NONE_MATCH],
+        "responses": {
+            "200": extra.with_headers(_ok(JobView, "The job"), {**extra.ETAG, **extra.RETRY_AFTER}),
+            "304": {"description": "Not modified", "headers": {**extra.ETAG, **extra.RETRY_AFTER}},
+            **_ERRORS,
+        },
     }
     result = {
         "summary": "A completed job's result",
@@ -99,6 +110,8 @@ def _paths() -> dict[str, Any]:
         "/v1/jobs": {"post": submit, "get": listing},
         "/v1/jobs/{job_id}": {"get": status},
         "/v1/jobs/{job_id}/result": {"get": result},
+        "/v1/jobs/{job_id}/events": extra.events_path(_problem, _ERRORS, _JOB_ID),
+        **webhook_paths(_ok, _problem, _ref),
         "/healthz": {
             "get": {
                 "summary": "Liveness",
@@ -118,8 +131,10 @@ def _paths() -> dict[str, Any]:
 
 def openapi_document() -> dict[str, Any]:
     models: list[type[BaseModel]] = [JobView, JobList, Problem, TranscriptJobIn, CallResult]
+    models.append(JobProgress)  # the data of `event: stage` on /v1/jobs/{job_id}/events
     _, schemas = models_json_schema(
-        [(m, "validation" if m is TranscriptJobIn else "serialization") for m in models],
+        [(m, "validation" if m is TranscriptJobIn else "serialization") for m in models]
+        + WEBHOOK_SCHEMAS,
         ref_template=REF,
     )
     return {

@@ -7,6 +7,7 @@ Nothing here measures anything; the benchmark scripts do that and print their fi
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -16,24 +17,25 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 import psutil
 import redis
 
-from tests.support.services import free_port, postgres_database, stop_group
+# The repository root, for `tests`, `api`, `pipeline` … when run as `python bench/<name>.py`.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.services import ROOT, free_port, postgres_database, stop_group
 
 __all__ = [
     "DEFAULT_REDIS_URL",
     "ROOT",
     "RssSampler",
     "base_env",
+    "cleanup_on_sigterm",
     "free_port",
     "migrated_database",
     "new_api_key",
     "private_redis",
+    "show_log_on_error",
     "spawn",
     "wait_http_ok",
     "wait_until",
@@ -41,6 +43,15 @@ __all__ = [
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
 MIB = 1024 * 1024
+
+
+def cleanup_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so `finally` blocks stop workers and drop the database."""
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
 
 
 def base_env(**extra: str) -> dict[str, str]:
@@ -101,6 +112,18 @@ def spawn(args: list[str], *, env: dict[str, str], log: Path) -> Iterator[subpro
         yield proc
     finally:
         stop_group(proc)
+
+
+@contextmanager
+def show_log_on_error(log: Path, *, lines: int = 40) -> Iterator[None]:
+    """On failure, print the end of a child's log before its temp directory disappears."""
+    try:
+        yield
+    except BaseException:
+        if log.exists():
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            print(f"--- last {len(tail)} lines of {log.name} ---", *tail, sep="\n", file=sys.stderr)
+        raise
 
 
 def wait_until(

@@ -87,6 +87,4 @@ def persist(envelope: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_chain(envelope: dict[str, Any]) -> Signature:
-    return chain(
-        transcribe.s(envelope), diarize.s(), analyze.s(), score.s(), persist.s()
-    )
+    return chain(transcribe.s(envelope), diarize.s(), analyze.s(), score.s(), persist.s())

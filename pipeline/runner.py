@@ -37,12 +37,12 @@ def run_stage(stage: Stage, envelope: JobEnvelope, ctx: Context) -> JobEnvelope 
     """
     key = artifacts.artifact_key(envelope, stage)
     done_before = stage is not Stage.PERSIST and ctx.blobs.exists(key)
-    with transaction(ctx.sessions) as session:
+    with transaction(ctx.sessions, durable=False) as session:
         job = jobs.lock_job(session, envelope.job_id)
         if job is None or JobStatus(job.status).terminal:
             return None
         if done_before:
-            jobs.finish_stage(session, job, stage, provider=None, model=None)
+            jobs.finish_stage(session, job.id, stage, provider=None, model=None)
             return _advance(envelope, stage, key)
         start = jobs.begin_stage(session, job, stage, max_attempts=ctx.settings.max_stage_attempts)
         if start.over_cap:
@@ -53,10 +53,10 @@ def run_stage(stage: Stage, envelope: JobEnvelope, ctx: Context) -> JobEnvelope 
     output = STAGE_RUNNERS[stage](envelope, ctx)
     if stage is not Stage.PERSIST:
         artifacts.save(ctx.blobs, key, output.artifact)
-    with transaction(ctx.sessions) as session:
-        job = jobs.lock_job(session, envelope.job_id)
-        if job is not None:
-            jobs.finish_stage(session, job, stage, provider=output.provider, model=output.model)
+    with transaction(ctx.sessions, durable=False) as session:
+        jobs.finish_stage(
+            session, envelope.job_id, stage, provider=output.provider, model=output.model
+        )
     log.info(
         "stage done",
         extra={"job_id": envelope.job_id, "stage": stage.value, "ms": _ms_since(began)},

@@ -32,6 +32,29 @@ class Settings(BaseSettings):
     outbox_sweep_s: float = 10.0
     reaper_interval_s: float = 60.0
     poll_after_s: int = Field(default=2, description="Retry-After sent while a job runs")
+    # Idempotency-Key and live progress (README "Idempotent retries", "Live progress").
+    idempotency_ttl_s: int = Field(default=86400, ge=86400, description="Keys kept ≥ 24 h")
+    idempotency_stale_after_s: int = 3600  # an in-flight key this old was abandoned (crash)
+    events_poll_s: float = Field(default=1.0, gt=0, description="SSE: database poll interval")
+    events_heartbeat_s: float = Field(default=15.0, gt=0, description="SSE: comment when idle")
+    events_max_lifetime_s: float = Field(default=600.0, gt=0, description="SSE: then reconnect")
+    events_max_streams: int = Field(default=8, ge=1, description="SSE streams per API process")
+    # Webhooks (README "Webhooks"): Svix's schedule, delay before attempt 1, 2, … 8.
+    webhook_retry_schedule_s: list[float] = Field(
+        default=[0, 5, 300, 1800, 7200, 18000, 36000, 36000],
+        description="Delay before each delivery attempt (JSON list); its length is the budget",
+    )
+    webhook_jitter: float = Field(default=0.2, ge=0, le=1, description="± share of each delay")
+    webhook_max_retry_after_s: float = 36000.0  # a receiver's Retry-After is honoured up to this
+    webhook_connect_timeout_s: float = 5.0
+    webhook_read_timeout_s: float = 15.0
+    webhook_response_cap_bytes: int = 4096  # read at most this much of a receiver's answer
+    webhook_disable_after_s: float = Field(default=5 * 86400, description="Failing this long")
+    webhook_secret_overlap_s: float = 86400.0  # the old secret still signs after a rotation
+    webhook_dispatch_s: float = 2.0  # how often beat claims due deliveries
+    webhook_lease_s: float = 120.0  # a claimed delivery whose task vanished is due again after
+    webhook_allow_http: bool = False  # plain http:// URLs (development only)
+    webhook_allow_loopback: bool = False  # test-only: lets tests reach a receiver on 127.0.0.1
 
 
 @lru_cache(maxsize=1)

@@ -49,6 +49,12 @@ class JobOptionsIn(ClientInput):
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="Free-form, returned as given"
     )
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="https:// URL that receives this job's job.completed / job.failed event, "
+        "signed with the tenant's callback secret (POST /v1/webhooks/callback-secret)",
+    )
 
 
 class TranscriptJobIn(JobOptionsIn):

@@ -6,7 +6,9 @@ from celery import Celery
 
 
 def create_celery() -> Celery:
-    celery = Celery("callintel", include=["workers.tasks", "workers.maintenance"])
+    celery = Celery(
+        "callintel", include=["workers.tasks", "workers.maintenance", "workers.webhooks"]
+    )
     celery.config_from_object("celeryconfig")
     return celery
 

@@ -1,4 +1,4 @@
-"""Beat tasks: the outbox sweep and the stuck-job reaper."""
+"""Beat tasks: the outbox sweep, the stuck-job reaper and the purge of expired idempotency keys."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.db import jobs
+from pipeline.db import idempotency, jobs
 from pipeline.db.models import Job, utcnow
 from pipeline.db.session import transaction
 from schemas.common import JobStatus
@@ -32,10 +33,17 @@ def relay_outbox() -> int:
 
 @app.task(name="maintenance.reap_stuck_jobs", ignore_result=True)
 def reap_stuck_jobs() -> int:
-    """Re-drive jobs whose stage outlived its hard time limit (its worker died); fail after a cap."""
     ctx = worker_context()
-    cutoff = utcnow() - timedelta(seconds=ctx.settings.stage_hard_limit_s + 60)
-    with transaction(ctx.sessions) as session:
+    return reap(ctx.sessions, stuck_after_s=ctx.settings.stage_hard_limit_s + 60)
+
+
+def reap(sessions: sessionmaker[Session], *, stuck_after_s: float) -> int:
+    """Re-drive jobs whose stage outlived its hard time limit (its worker died); fail after a cap.
+
+    Re-sending the chain is safe: finished stages are skipped by their artifacts.
+    """
+    cutoff = utcnow() - timedelta(seconds=stuck_after_s)
+    with transaction(sessions) as session:
         stuck = session.scalars(
             select(Job)
             .where(Job.status.in_(RUNNING), Job.updated_at < cutoff)
@@ -53,3 +61,10 @@ def reap_stuck_jobs() -> int:
             start_pipeline(JobEnvelope.model_validate(job.envelope))
             log.warning("re-drove a stuck job", extra={"job_id": job.id, "stage": job.stage})
     return len(stuck)
+
+
+@app.task(name="maintenance.purge_idempotency_keys", ignore_result=True)
+def purge_idempotency_keys() -> int:
+    """Delete expired Idempotency-Key rows (claims already ignore them; this only frees space)."""
+    with transaction(worker_context().sessions) as session:
+        return idempotency.purge_expired(session, now=utcnow())

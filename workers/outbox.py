@@ -53,4 +53,5 @@ def _dispatch(session: Session, row: OutboxMessage) -> None:
         job = session.get(Job, row.job_id)
         if job is not None:
             start_pipeline(JobEnvelope.model_validate(job.envelope))
-    # job.completed / job.failed are the durable event log; webhook delivery subscribes to them.
+    # job.completed / job.failed are the durable event log; their webhook deliveries were written
+    # beside them in the same transaction (pipeline/webhooks/deliveries.py), beat sends those.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,6 +21,36 @@ TRANSFER = TransferConfig(
     max_io_queue=2,
     use_threads=True,
 )
+# Not a constructor option, but honoured: at most two 8 MiB parts are buffered at once.
+TRANSFER.max_in_memory_upload_chunks = 2
+
+
+class FullReads(io.RawIOBase):
+    """A view of a stream whose `read(n)` returns n bytes unless the stream ends.
+
+    boto3 reads `multipart_threshold` bytes once to choose between one PutObject and a multipart
+    upload; a stream that returns short reads (a socket, our upload parser) would make it choose
+    PutObject and then read the whole body into memory. Full reads also keep every part at the
+    chunk size, above S3's 5 MiB minimum part size.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        view, filled = memoryview(target).cast("B"), 0
+        while filled < len(view):
+            chunk = self._stream.read(len(view) - filled)
+            if not chunk:
+                break
+            view[filled : filled + len(chunk)] = chunk
+            filled += len(chunk)
+        return filled
+
+
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _TRANSIENT = {"500", "502", "503", "504", "SlowDown", "RequestTimeout", "InternalError"}
 
@@ -57,7 +88,7 @@ class S3BlobStore:
     def put_stream(self, key: str, stream: BinaryIO, *, content_type: str) -> None:
         try:
             self.client.upload_fileobj(
-                stream,
+                io.BufferedReader(FullReads(stream), buffer_size=TRANSFER.multipart_chunksize),
                 self.bucket,
                 self._key(key),
                 ExtraArgs={"ContentType": content_type},

@@ -7,12 +7,14 @@ Every function takes a Session inside the caller's transaction; none commits. Te
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Integer, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from pipeline.db.models import Job, JobResult, JobStep, OutboxMessage, utcnow
+from pipeline.webhooks import deliveries
 from schemas.common import RUNNING_STATUS, STAGES, JobStatus, Stage
 from schemas.envelope import JobEnvelope
 
@@ -28,6 +30,7 @@ def create_job(
     external_id: str | None,
     call_type: str | None,
     metadata: dict[str, Any],
+    callback_url: str | None = None,
 ) -> Job:
     """Insert a queued job, its step rows and the outbox row that will start its pipeline."""
     job = Job(
@@ -36,10 +39,12 @@ def create_job(
         status=JobStatus.QUEUED.value,
         stage=None,
         input_kind=envelope.input.kind.value,
+        input_sha256=envelope.input.sha256,
         envelope=envelope.model_dump(mode="json"),
         external_id=external_id,
         call_type=call_type,
         meta=metadata,
+        callback_url=callback_url,
     )
     session.add(job)
     session.flush()  # the job row must exist before rows that reference it
@@ -80,17 +85,33 @@ def begin_stage(session: Session, job: Job, stage: Stage, *, max_attempts: int) 
 
 
 def finish_stage(
-    session: Session, job: Job, stage: Stage, *, provider: str | None, model: str | None
+    session: Session, job_id: str, stage: Stage, *, provider: str | None, model: str | None
 ) -> None:
-    step = get_step(session, job.id, stage)
+    """Mark `stage` succeeded: two UPDATEs, no reads, no row lock (the hot path of every stage).
+
+    A step that already succeeded keeps its first timings (a redelivered skip changes nothing).
+    """
     now = utcnow()
-    if step.state != "succeeded":
-        step.duration_ms = int((now - (step.started_at or now)).total_seconds() * 1000)
-        step.finished_at = now
-    step.state = "succeeded"
-    step.provider = provider or step.provider
-    step.model = model or step.model
-    job.updated_at = now
+    step = JobStep.__table__.c
+    session.execute(
+        update(JobStep)
+        .where(step.job_id == job_id, step.stage == stage.value, step.state != "succeeded")
+        .values(
+            state="succeeded",
+            finished_at=now,
+            duration_ms=_elapsed_ms(step.started_at, now, session),
+            provider=func.coalesce(provider, step.provider),
+            model=func.coalesce(model, step.model),
+        )
+    )
+    session.execute(update(Job).where(Job.id == job_id).values(updated_at=now))
+
+
+def _elapsed_ms(started: Any, now: datetime, session: Session) -> Any:
+    """Milliseconds from `started` to `now`, computed by the database (no read round trip)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.floor(func.extract("epoch", literal(now) - started) * 1000)
+    return func.cast((func.julianday(literal(now)) - func.julianday(started)) * 86400000, Integer)
 
 
 def fail_job(session: Session, job: Job, stage: Stage | None, *, code: str, message: str) -> bool:
@@ -106,6 +127,7 @@ def fail_job(session: Session, job: Job, stage: Stage | None, *, code: str, mess
     job.error_code, job.error_message = code, message
     job.updated_at = job.completed_at = now
     session.add(OutboxMessage(topic=TOPIC_FAILED, job_id=job.id, payload=_event(job)))
+    deliveries.enqueue_job_event(session, job, TOPIC_FAILED)  # webhooks, in the same transaction
     return True
 
 
@@ -119,6 +141,7 @@ def complete_job(session: Session, job: Job, *, schema_version: str, body: dict[
     job.status, job.stage = JobStatus.COMPLETED.value, None
     job.updated_at = job.completed_at = now
     session.add(OutboxMessage(topic=TOPIC_COMPLETED, job_id=job.id, payload=_event(job)))
+    deliveries.enqueue_job_event(session, job, TOPIC_COMPLETED)  # webhooks, same transaction
     return True
 
 

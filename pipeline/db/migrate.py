@@ -17,7 +17,7 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, *, revision: str = "heads") -> None:
+def upgrade(url: str, *, revision: str = "head") -> None:
     """Bring the database at `url` to `revision`; idempotent."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

@@ -68,6 +68,7 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_tenant_created", "tenant_id", "created_at", "id"),
         Index("ix_jobs_tenant_external", "tenant_id", "external_id"),
+        Index("ix_jobs_tenant_input_sha256", "tenant_id", "input_sha256"),  # 0002_idempotency
         Index("ix_jobs_status_updated", "status", "updated_at"),
     )
 
@@ -76,6 +77,7 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(20))
     stage: Mapped[str | None] = mapped_column(String(20))
     input_kind: Mapped[str] = mapped_column(String(20))
+    input_sha256: Mapped[str | None] = mapped_column(String(64))  # duplicate detection
     envelope: Mapped[dict[str, Any]]  # the JobEnvelope the pipeline starts from
     external_id: Mapped[str | None] = mapped_column(String(200))
     call_type: Mapped[str | None] = mapped_column(String(100))
@@ -87,6 +89,7 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
+    callback_url: Mapped[str | None] = mapped_column(String(2048))  # migration 0002_webhooks
 
 
 class JobStep(Base):

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -356,8 +357,12 @@ def evaluate(card: Scorecard, transcript: Transcript, metrics: CallMetrics) -> S
     )
 
 
+@functools.cache
 def load_default_scorecard() -> Scorecard:
-    """The packaged default card (pipeline/rules/default_scorecard.json), validated."""
+    """The packaged default card (pipeline/rules/default_scorecard.json), validated once per process.
+
+    Callers must not mutate it (evaluation only reads the card).
+    """
     text = resources.files("pipeline.rules").joinpath("default_scorecard.json").read_text("utf-8")
     card = Scorecard.model_validate_json(text)
     validate_scorecard(card)

@@ -101,3 +101,19 @@ def test_assets_outside_the_static_directory_are_404(client: FlaskClient, path: 
     with client.get(path) as response:
         assert response.status_code == 404
         assert response.mimetype == "application/problem+json"
+
+
+def test_idempotency_etags_and_events_are_documented(spec: dict[str, Any]) -> None:
+    submit = spec["paths"]["/v1/jobs"]["post"]
+    [key] = [p for p in submit["parameters"] if p["name"] == "Idempotency-Key"]
+    assert key["in"] == "header" and key["schema"]["maxLength"] == 255
+    assert {"200", "202", "400", "409", "422"} <= set(submit["responses"])
+    assert "Idempotent-Replayed" in submit["responses"]["202"]["headers"]
+    assert "Callintel-Duplicate-Of" in submit["responses"]["200"]["headers"]
+    status = spec["paths"]["/v1/jobs/{job_id}"]["get"]
+    assert "If-None-Match" in {p["name"] for p in status["parameters"]}
+    assert "304" in status["responses"] and "ETag" in status["responses"]["200"]["headers"]
+    events = spec["paths"]["/v1/jobs/{job_id}/events"]["get"]
+    assert "text/event-stream" in events["responses"]["200"]["content"]
+    assert "Last-Event-ID" in {p["name"] for p in events["parameters"]}
+    assert "JobProgress" in spec["components"]["schemas"]

@@ -1,0 +1,113 @@
+"""Job bookkeeping on both databases: stage start/finish marks, timings, terminal states."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.db import jobs
+from pipeline.db.migrate import upgrade
+from pipeline.db.models import Job, JobStep
+from pipeline.db.session import make_engine, make_session_factory, transaction
+from pipeline.db.tenants import create_tenant
+from pipeline.ids import new_id
+from schemas.common import InputKind, Stage
+from schemas.envelope import JobEnvelope, JobInput
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    if request.param == "postgresql":
+        yield request.getfixturevalue("sessions")
+        return
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def new_job(db: sessionmaker[Session]) -> str:
+    with transaction(db) as session:
+        tenant = create_tenant(session, name="t")
+        envelope = JobEnvelope(
+            job_id=new_id("job"),
+            tenant_id=tenant.id,
+            input=JobInput(
+                kind=InputKind.TRANSCRIPT,
+                blob_key="k",
+                sha256="0" * 64,
+                content_type="application/json",
+                bytes=1,
+            ),
+        )
+        return jobs.create_job(session, envelope, external_id=None, call_type=None, metadata={}).id
+
+
+def step(db: sessionmaker[Session], job_id: str, stage: Stage) -> JobStep:
+    with db() as session:
+        row = session.get(JobStep, (job_id, stage.value))
+        assert row is not None
+        return row
+
+
+def test_finish_records_state_timing_and_provider(db: sessionmaker[Session]) -> None:
+    job_id = new_job(db)
+    with transaction(db) as session:
+        job = jobs.lock_job(session, job_id)
+        assert job is not None
+        start = jobs.begin_stage(session, job, Stage.TRANSCRIBE, max_attempts=3)
+    assert (start.attempts, start.over_cap) == (1, False)
+    time.sleep(0.05)
+    with transaction(db, durable=False) as session:
+        jobs.finish_stage(
+            session, job_id, Stage.TRANSCRIBE, provider="local-whisper", model="tiny.en"
+        )
+
+    done = step(db, job_id, Stage.TRANSCRIBE)
+    assert (done.state, done.provider, done.model) == ("succeeded", "local-whisper", "tiny.en")
+    assert done.duration_ms is not None and 50 <= done.duration_ms < 60_000
+    with db() as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.status == "transcribing"
+
+
+def test_a_second_finish_keeps_the_first_timings(db: sessionmaker[Session]) -> None:
+    job_id = new_job(db)
+    with transaction(db) as session:
+        job = jobs.lock_job(session, job_id)
+        assert job is not None
+        jobs.begin_stage(session, job, Stage.DIARIZE, max_attempts=3)
+    with transaction(db) as session:
+        jobs.finish_stage(session, job_id, Stage.DIARIZE, provider="local-channel", model=None)
+    first = step(db, job_id, Stage.DIARIZE)
+    with transaction(db) as session:  # a redelivered message that found the artifact
+        jobs.finish_stage(session, job_id, Stage.DIARIZE, provider=None, model=None)
+    again = step(db, job_id, Stage.DIARIZE)
+    assert (again.finished_at, again.duration_ms, again.provider) == (
+        first.finished_at,
+        first.duration_ms,
+        "local-channel",
+    )
+
+
+def test_terminal_states_never_change_back(db: sessionmaker[Session]) -> None:
+    job_id = new_job(db)
+    with transaction(db) as session:
+        job = jobs.lock_job(session, job_id)
+        assert job is not None
+        assert jobs.fail_job(session, job, Stage.TRANSCRIBE, code="invalid_audio", message="x")
+        assert not jobs.complete_job(session, job, schema_version="v", body={})
+        assert not jobs.fail_job(session, job, Stage.DIARIZE, code="other", message="y")
+    with db() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        assert (job.status, job.error_code, job.error_stage) == (
+            "failed",
+            "invalid_audio",
+            "transcribe",
+        )
