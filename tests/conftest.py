@@ -4,7 +4,6 @@ The broker URL must be known before `workers` is imported (Celery reads its conf
 set here at import time; everything else is handed to the app and the workers explicitly.
 """
 
-# ruff: noqa: E402 - the broker URL must be in the environment before anything imports Celery.
 from __future__ import annotations
 
 import atexit
@@ -13,8 +12,12 @@ import os
 
 from tests.support.services import claim_redis_db, release_redis_db
 
-os.environ["REDIS_URL"] = claim_redis_db()
-atexit.register(release_redis_db, os.environ["REDIS_URL"])
+# Test modules import helpers from this file, which then runs a second time under another module
+# name: claim once per process, or the second run would switch REDIS_URL under Celery's feet.
+if "CALLINTEL_TEST_REDIS_URL" not in os.environ:
+    os.environ["CALLINTEL_TEST_REDIS_URL"] = claim_redis_db()
+    atexit.register(release_redis_db, os.environ["CALLINTEL_TEST_REDIS_URL"])
+os.environ["REDIS_URL"] = os.environ["CALLINTEL_TEST_REDIS_URL"]
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

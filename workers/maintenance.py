@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.db import idempotency, jobs
-from pipeline.db.models import Job, utcnow
+from pipeline.db.models import Job, JobStep, utcnow
 from pipeline.db.session import transaction
 from schemas.common import JobStatus
 from schemas.envelope import JobEnvelope
@@ -40,13 +40,16 @@ def reap_stuck_jobs() -> int:
 def reap(sessions: sessionmaker[Session], *, stuck_after_s: float) -> int:
     """Re-drive jobs whose stage outlived its hard time limit (its worker died); fail after a cap.
 
-    Re-sending the chain is safe: finished stages are skipped by their artifacts.
+    Only a step that is still `running` counts: a job whose last step succeeded and whose next
+    task waits behind a long queue (a nightly backlog) is healthy, and re-driving it would only
+    add duplicate work to that queue. Re-sending the chain is safe: finished stages are skipped.
     """
     cutoff = utcnow() - timedelta(seconds=stuck_after_s)
     with transaction(sessions) as session:
         stuck = session.scalars(
             select(Job)
-            .where(Job.status.in_(RUNNING), Job.updated_at < cutoff)
+            .join(JobStep, (JobStep.job_id == Job.id) & (JobStep.stage == Job.stage))
+            .where(Job.status.in_(RUNNING), JobStep.state == "running", Job.updated_at < cutoff)
             .limit(100)
             .with_for_update(skip_locked=True)
         ).all()

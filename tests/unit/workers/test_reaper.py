@@ -12,7 +12,7 @@ from pipeline.db.models import Job, utcnow
 from pipeline.db.session import transaction
 from pipeline.ids import new_id
 from pipeline.settings import Settings
-from schemas.common import InputKind
+from schemas.common import InputKind, Stage
 from schemas.envelope import JobEnvelope, JobInput
 from tests.conftest import TenantKey
 from workers.maintenance import MAX_REDRIVES, reap
@@ -33,7 +33,7 @@ def running_job(sessions: sessionmaker[Session], tenant: TenantKey, *, idle_s: f
     )
     with transaction(sessions) as session:
         job = jobs.create_job(session, envelope, external_id=None, call_type=None, metadata={})
-        job.status, job.stage = "transcribing", "transcribe"
+        jobs.begin_stage(session, job, Stage.TRANSCRIBE, max_attempts=3)
         job.updated_at = utcnow() - timedelta(seconds=idle_s)
     return job_id
 
@@ -73,6 +73,20 @@ def test_a_stuck_job_is_redriven_then_failed(
     job = get(sessions, job_id)
     assert (job.status, job.error_code) == ("failed", "stuck")
     assert queued_messages(settings) == before + MAX_REDRIVES
+
+
+def test_a_job_waiting_for_its_next_stage_in_a_long_queue_is_left_alone(
+    sessions: sessionmaker[Session], tenant: TenantKey
+) -> None:
+    job_id = running_job(sessions, tenant, idle_s=3600)
+    with transaction(sessions) as session:  # transcribe finished an hour ago; diarize is queued
+        jobs.finish_stage(session, job_id, Stage.TRANSCRIBE, provider="p", model=None)
+        row = session.get(Job, job_id)
+        assert row is not None
+        row.updated_at = utcnow() - timedelta(seconds=3600)
+    reap(sessions, stuck_after_s=60)
+    job = get(sessions, job_id)
+    assert (job.status, job.redrives) == ("transcribing", 0)
 
 
 def test_a_job_that_is_progressing_is_left_alone(
