@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 
 from pipeline.logs import configure_logging
 from pipeline.settings import Settings, get_settings
@@ -21,6 +21,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     from api import events, health, jobs, openapi, problems, state, webhooks
+
+    @app.before_request
+    def _limit_json_bodies() -> None:
+        # JSON is parsed whole, so it gets a far smaller limit than streamed uploads.
+        if request.mimetype == "application/json":
+            request.max_content_length = settings.max_json_bytes
 
     state.init_app(app, settings)
     problems.init_app(app)

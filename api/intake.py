@@ -170,7 +170,7 @@ def strict_json(data: bytes | str) -> dict[str, Any]:
     """A JSON object, refusing NaN/Infinity (Python accepts them; JSON and PostgreSQL do not)."""
     try:
         body = json.loads(data, parse_constant=_refuse_constant)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise ApiProblem(400, "invalid_request", "the body is not valid JSON") from exc
     if not isinstance(body, dict):
         raise ApiProblem(400, "invalid_request", "the body must be a JSON object")
@@ -180,7 +180,7 @@ def strict_json(data: bytes | str) -> dict[str, Any]:
 def _json_field(value: str) -> Any:
     try:
         return json.loads(value, parse_constant=_refuse_constant)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ApiProblem(422, "validation_error", "a form field must be valid JSON") from exc
 
 

@@ -11,15 +11,23 @@ import logging
 import time
 from collections.abc import Callable
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 from pipeline import artifacts
 from pipeline.context import Context
 from pipeline.db import jobs
+from pipeline.db.models import utcnow
 from pipeline.db.session import transaction
+from pipeline.errors import TransientError
 from pipeline.stages import StageOutput, analyze, diarize, persist, score, transcribe
 from schemas.common import JobStatus, Stage
 from schemas.envelope import JobEnvelope
 
 log = logging.getLogger(__name__)
+
+# Connection loss, timeouts waiting for a pooled connection, deadlocks, "database is locked".
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError, PoolTimeout)
 
 STAGE_RUNNERS: dict[Stage, Callable[[JobEnvelope, Context], StageOutput]] = {
     Stage.TRANSCRIBE: transcribe.run,
@@ -30,11 +38,24 @@ STAGE_RUNNERS: dict[Stage, Callable[[JobEnvelope, Context], StageOutput]] = {
 }
 
 
-def run_stage(stage: Stage, envelope: JobEnvelope, ctx: Context) -> JobEnvelope | None:
+def run_stage(
+    stage: Stage, envelope: JobEnvelope, ctx: Context, *, retries: int = 0
+) -> JobEnvelope | None:
     """Run `stage`; return the envelope for the next stage, or None when the job must stop here.
 
-    Raises PipelineError subclasses from the stage; the caller decides retry or failure.
+    `retries` counts the deliberate retries behind this run (see `jobs.begin_stage`). Raises
+    PipelineError subclasses only: a database that is unreachable, locked or deadlocked is a
+    TransientError like any other passing fault. The caller decides retry or failure.
     """
+    try:
+        return _run_stage(stage, envelope, ctx, retries=retries)
+    except TRANSIENT_DB_ERRORS as exc:
+        raise TransientError(f"database unavailable ({type(exc).__name__})") from exc
+
+
+def _run_stage(
+    stage: Stage, envelope: JobEnvelope, ctx: Context, *, retries: int
+) -> JobEnvelope | None:
     key = artifacts.artifact_key(envelope, stage)
     done_before = stage is not Stage.PERSIST and ctx.blobs.exists(key)
     with transaction(ctx.sessions, durable=False) as session:
@@ -44,9 +65,11 @@ def run_stage(stage: Stage, envelope: JobEnvelope, ctx: Context) -> JobEnvelope 
         if done_before:
             jobs.finish_stage(session, job.id, stage, provider=None, model=None)
             return _advance(envelope, stage, key)
-        start = jobs.begin_stage(session, job, stage, max_attempts=ctx.settings.max_stage_attempts)
+        start = jobs.begin_stage(
+            session, job, stage, max_attempts=ctx.settings.max_stage_attempts, retries=retries
+        )
         if start.over_cap:
-            message = f"gave up after {start.attempts - 1} attempts"
+            message = f"gave up: the worker running this stage died {start.lost} times"
             jobs.fail_job(session, job, stage, code="attempts_exhausted", message=message)
             return None
     began = time.perf_counter()
@@ -73,9 +96,16 @@ def fail(ctx: Context, envelope: JobEnvelope, stage: Stage, *, code: str, messag
 
 
 def note_retry(ctx: Context, envelope: JobEnvelope, stage: Stage, *, code: str) -> None:
-    with transaction(ctx.sessions) as session:
-        step = jobs.get_step(session, envelope.job_id, stage)
-        step.state, step.error_code = "retrying", code
+    """Show the retry on the step; best effort, since the database may be what is failing."""
+    try:
+        with transaction(ctx.sessions, durable=False) as session:
+            step = jobs.get_step(session, envelope.job_id, stage)
+            step.state, step.error_code = "retrying", code
+            job = jobs.lock_job(session, envelope.job_id)
+            if job is not None:
+                job.updated_at = utcnow()
+    except TRANSIENT_DB_ERRORS:
+        log.warning("could not record the retry", extra={"job_id": envelope.job_id})
 
 
 def _advance(envelope: JobEnvelope, stage: Stage, key: str) -> JobEnvelope:

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO)")
     s3_region: str = "us-east-1"
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, description="413 above this")
+    max_json_bytes: int = Field(
+        default=10 * 1024 * 1024, description="413 above this for JSON bodies (read whole)"
+    )
     transcriber: Literal["local"] = "local"
     whisper_model: str | None = Field(default=None, description="Path; default: bundled tiny.en")
     whisper_threads: int = 0  # 0: CTranslate2 decides
@@ -31,6 +34,9 @@ class Settings(BaseSettings):
     max_stage_attempts: int = 3
     outbox_sweep_s: float = 10.0
     reaper_interval_s: float = 60.0
+    silent_job_after_s: float = Field(
+        default=6 * 3600, description="Re-drive an unfinished job silent this long (lost message)"
+    )
     poll_after_s: int = Field(default=2, description="Retry-After sent while a job runs")
     # Idempotency-Key and live progress (README "Idempotent retries", "Live progress").
     idempotency_ttl_s: int = Field(default=86400, ge=86400, description="Keys kept ≥ 24 h")

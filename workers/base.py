@@ -41,7 +41,7 @@ class PipelineTask(Task[Any, Any]):
     def run_stage(self, stage: Stage, envelope: JobEnvelope) -> JobEnvelope:
         ctx = worker_context()
         try:
-            result = runner.run_stage(stage, envelope, ctx)
+            result = runner.run_stage(stage, envelope, ctx, retries=self.request.retries or 0)
         except (TransientError, SoftTimeLimitExceeded) as exc:
             raise self._retry_or_fail(stage, envelope, exc) from exc
         except PermanentError as exc:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.db import idempotency, jobs
 from pipeline.db.models import Job, JobStep, utcnow
 from pipeline.db.session import transaction
-from schemas.common import JobStatus
+from schemas.common import JobStatus, Stage
 from schemas.envelope import JobEnvelope
 from workers import outbox
 from workers.app import app
@@ -21,7 +21,7 @@ from workers.workflow import start_pipeline
 log = logging.getLogger(__name__)
 
 MAX_REDRIVES = 3
-RUNNING = [s.value for s in JobStatus if not s.terminal and s is not JobStatus.QUEUED]
+UNFINISHED = [s.value for s in JobStatus if not s.terminal]
 
 
 @app.task(name="maintenance.relay_outbox", ignore_result=True)
@@ -33,37 +33,56 @@ def relay_outbox() -> int:
 
 @app.task(name="maintenance.reap_stuck_jobs", ignore_result=True)
 def reap_stuck_jobs() -> int:
-    ctx = worker_context()
-    return reap(ctx.sessions, stuck_after_s=ctx.settings.stage_hard_limit_s + 60)
+    settings = worker_context().settings
+    return reap(
+        worker_context().sessions,
+        stuck_after_s=settings.stage_hard_limit_s + 60,
+        silent_after_s=settings.silent_job_after_s,
+    )
 
 
-def reap(sessions: sessionmaker[Session], *, stuck_after_s: float) -> int:
-    """Re-drive jobs whose stage outlived its hard time limit (its worker died); fail after a cap.
+def reap(
+    sessions: sessionmaker[Session], *, stuck_after_s: float, silent_after_s: float = 6 * 3600
+) -> int:
+    """Re-drive jobs that stopped progressing; fail them after MAX_REDRIVES. Two rules:
 
-    Only a step that is still `running` counts: a job whose last step succeeded and whose next
-    task waits behind a long queue (a nightly backlog) is healthy, and re-driving it would only
-    add duplicate work to that queue. Re-sending the chain is safe: finished stages are skipped.
+    - a step `running` or `retrying` past the hard time limit (+ margin): its worker died, or its
+      retry message was lost;
+    - any unfinished job silent for `silent_after_s`: a start or next-stage message was lost.
+      Deliberately long, because a job whose next task waits behind a nightly backlog is healthy
+      and re-driving it early would only feed the backlog with duplicates.
+    Re-sending the chain is safe: finished stages are skipped by their artifacts.
     """
-    cutoff = utcnow() - timedelta(seconds=stuck_after_s)
+    now = utcnow()
+    current = (JobStep.job_id == Job.id) & (JobStep.stage == Job.stage)
+    dead_step = JobStep.state.in_(("running", "retrying")) & (
+        Job.updated_at < now - timedelta(seconds=stuck_after_s)
+    )
+    silent = Job.updated_at < now - timedelta(seconds=silent_after_s)
     with transaction(sessions) as session:
         stuck = session.scalars(
             select(Job)
-            .join(JobStep, (JobStep.job_id == Job.id) & (JobStep.stage == Job.stage))
-            .where(Job.status.in_(RUNNING), JobStep.state == "running", Job.updated_at < cutoff)
+            .outerjoin(JobStep, current)
+            .where(Job.status.in_(UNFINISHED), dead_step | silent)
             .limit(100)
-            .with_for_update(skip_locked=True)
+            .with_for_update(of=Job, skip_locked=True)
         ).all()
         for job in stuck:
-            if job.redrives >= MAX_REDRIVES:
-                jobs.fail_job(
-                    session, job, None, code="stuck", message="the job stopped progressing"
-                )
-                continue
-            job.redrives += 1
-            job.updated_at = utcnow()
-            start_pipeline(JobEnvelope.model_validate(job.envelope))
-            log.warning("re-drove a stuck job", extra={"job_id": job.id, "stage": job.stage})
+            _redrive_or_fail(session, job)
     return len(stuck)
+
+
+def _redrive_or_fail(session: Session, job: Job) -> None:
+    if job.redrives >= MAX_REDRIVES:
+        stage = Stage(job.stage) if job.stage else None
+        jobs.fail_job(session, job, stage, code="stuck", message="the job stopped progressing")
+        return
+    job.redrives += 1
+    job.updated_at = utcnow()
+    # Published before the commit: if the commit then fails, the job runs once more uncounted,
+    # which idempotent stages absorb; publishing after it could lose the re-drive instead.
+    start_pipeline(JobEnvelope.model_validate(job.envelope))
+    log.warning("re-drove a stuck job", extra={"job_id": job.id, "stage": job.stage})
 
 
 @app.task(name="maintenance.purge_idempotency_keys", ignore_result=True)

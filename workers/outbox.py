@@ -53,5 +53,5 @@ def _dispatch(session: Session, row: OutboxMessage) -> None:
         job = session.get(Job, row.job_id)
         if job is not None:
             start_pipeline(JobEnvelope.model_validate(job.envelope))
-    # job.completed / job.failed are the durable event log; their webhook deliveries were written
-    # beside them in the same transaction (pipeline/webhooks/deliveries.py), beat sends those.
+    # Job events (job.completed, job.failed) do not pass through here: their webhook deliveries are
+    # written in the job's final transaction (pipeline/webhooks/deliveries.py) and beat sends them.

@@ -68,11 +68,19 @@ def get_step(session: Session, job_id: str, stage: Stage) -> JobStep:
 @dataclass(frozen=True)
 class StageStart:
     attempts: int
+    lost: int  # starts that never reported back: their worker died
     over_cap: bool
 
 
-def begin_stage(session: Session, job: Job, stage: Stage, *, max_attempts: int) -> StageStart:
-    """Count one more attempt of `stage` and mark the job as running it."""
+def begin_stage(
+    session: Session, job: Job, stage: Stage, *, max_attempts: int, retries: int = 0
+) -> StageStart:
+    """Count one more attempt of `stage` and mark the job as running it.
+
+    `retries` is how many deliberate retries (after transient errors) led to this start; every
+    other start beyond the first was a redelivery after its worker died. Only those count against
+    `max_attempts`, so a poison input is stopped while transient errors keep their own budget.
+    """
     step = get_step(session, job.id, stage)
     step.attempts += 1
     step.state = "running"
@@ -81,7 +89,8 @@ def begin_stage(session: Session, job: Job, stage: Stage, *, max_attempts: int) 
     job.status = RUNNING_STATUS[stage].value
     job.stage = stage.value
     job.updated_at = utcnow()
-    return StageStart(attempts=step.attempts, over_cap=step.attempts > max_attempts)
+    lost = step.attempts - 1 - retries
+    return StageStart(attempts=step.attempts, lost=lost, over_cap=lost >= max_attempts)
 
 
 def finish_stage(
@@ -126,7 +135,6 @@ def fail_job(session: Session, job: Job, stage: Stage | None, *, code: str, mess
     job.status, job.error_stage = JobStatus.FAILED.value, stage.value if stage else None
     job.error_code, job.error_message = code, message
     job.updated_at = job.completed_at = now
-    session.add(OutboxMessage(topic=TOPIC_FAILED, job_id=job.id, payload=_event(job)))
     deliveries.enqueue_job_event(session, job, TOPIC_FAILED)  # webhooks, in the same transaction
     return True
 
@@ -140,13 +148,8 @@ def complete_job(session: Session, job: Job, *, schema_version: str, body: dict[
     now = utcnow()
     job.status, job.stage = JobStatus.COMPLETED.value, None
     job.updated_at = job.completed_at = now
-    session.add(OutboxMessage(topic=TOPIC_COMPLETED, job_id=job.id, payload=_event(job)))
     deliveries.enqueue_job_event(session, job, TOPIC_COMPLETED)  # webhooks, same transaction
     return True
-
-
-def _event(job: Job) -> dict[str, Any]:
-    return {"job_id": job.id, "tenant_id": job.tenant_id, "status": job.status}
 
 
 def steps_of(session: Session, job_id: str) -> list[JobStep]:

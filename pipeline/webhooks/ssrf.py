@@ -121,6 +121,7 @@ def _reason(ip: IPAddress) -> str | None:
         (ip.is_multicast, "multicast"),
         (ip.is_reserved, "reserved"),
         (ip.is_private, "private"),
+        (isinstance(ip, IPv6Address) and ip.is_site_local, "site-local"),  # fec0::/10, deprecated
         (not ip.is_global, "not globally routable"),
     ]
     return next((reason for hit, reason in checks if hit), None)

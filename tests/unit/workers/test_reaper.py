@@ -71,7 +71,7 @@ def test_a_stuck_job_is_redriven_then_failed(
 
     reap(sessions, stuck_after_s=60)
     job = get(sessions, job_id)
-    assert (job.status, job.error_code) == ("failed", "stuck")
+    assert (job.status, job.error_code, job.error_stage) == ("failed", "stuck", "transcribe")
     assert queued_messages(settings) == before + MAX_REDRIVES
 
 
@@ -87,6 +87,32 @@ def test_a_job_waiting_for_its_next_stage_in_a_long_queue_is_left_alone(
     reap(sessions, stuck_after_s=60)
     job = get(sessions, job_id)
     assert (job.status, job.redrives) == ("transcribing", 0)
+
+
+def test_a_retrying_step_whose_retry_was_lost_is_redriven(
+    sessions: sessionmaker[Session], tenant: TenantKey
+) -> None:
+    job_id = running_job(sessions, tenant, idle_s=3600)
+    with transaction(sessions) as session:
+        jobs.get_step(session, job_id, Stage.TRANSCRIBE).state = "retrying"
+    reap(sessions, stuck_after_s=60)
+    assert get(sessions, job_id).redrives == 1
+
+
+def test_a_long_silent_queued_job_is_redriven(
+    sessions: sessionmaker[Session], tenant: TenantKey
+) -> None:
+    job_id = running_job(sessions, tenant, idle_s=0)
+    with transaction(sessions) as session:  # never started: its start message was lost
+        row = session.get(Job, job_id)
+        assert row is not None
+        row.status, row.stage = "queued", None
+        jobs.get_step(session, job_id, Stage.TRANSCRIBE).state = "pending"
+        row.updated_at = utcnow() - timedelta(hours=2)
+    reap(sessions, stuck_after_s=60, silent_after_s=6 * 3600)
+    assert get(sessions, job_id).redrives == 0  # a long queue is not a lost message …
+    reap(sessions, stuck_after_s=60, silent_after_s=3600)
+    assert get(sessions, job_id).redrives == 1  # … but past the silence limit it is re-sent
 
 
 def test_a_job_that_is_progressing_is_left_alone(

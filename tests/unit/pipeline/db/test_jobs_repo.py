@@ -111,3 +111,19 @@ def test_terminal_states_never_change_back(db: sessionmaker[Session]) -> None:
             "invalid_audio",
             "transcribe",
         )
+
+
+def test_only_lost_deliveries_count_against_the_attempts_cap(db: sessionmaker[Session]) -> None:
+    job_id = new_job(db)
+
+    def start(retries: int) -> jobs.StageStart:
+        with transaction(db) as session:
+            job = jobs.lock_job(session, job_id)
+            assert job is not None
+            return jobs.begin_stage(session, job, Stage.TRANSCRIBE, max_attempts=2, retries=retries)
+
+    # Five deliberate retries after transient errors: never over the cap, nothing lost.
+    assert [(s.lost, s.over_cap) for s in (start(r) for r in range(6))] == [(0, False)] * 6
+    # The last retry's worker dies twice (the same message comes back with the same count).
+    once, twice = start(5), start(5)
+    assert [(once.lost, once.over_cap), (twice.lost, twice.over_cap)] == [(1, False), (2, True)]

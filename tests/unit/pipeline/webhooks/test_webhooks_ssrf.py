@@ -53,6 +53,7 @@ def dns(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]
         ("https://[::ffff:a9fe:a9fe]/hook", "cloud metadata"),
         ("https://169.254.169.254/latest/meta-data/", "cloud metadata"),
         ("https://[fd00:ec2::254]/hook", "cloud metadata"),
+        ("https://[fec0::1]/hook", "site-local"),
         ("https://169.254.1.1/hook", "link-local"),
         ("https://[fe80::1]/hook", "link-local"),
         ("https://10.0.0.8/hook", "private"),
