@@ -14,10 +14,12 @@ from api.intake import accept_transcript
 from pipeline import runner
 from pipeline.context import Context, build_context
 from pipeline.db.models import Job, JobResult, JobStep
+from pipeline.errors import TransientError
 from pipeline.settings import Settings
 from schemas.common import STAGES, Stage
 from schemas.envelope import JobEnvelope
 from tests.conftest import TenantKey
+from tests.support.services import free_port
 
 TRANSCRIPT = {
     "transcript": "Agent: Thank you for calling, my name is Ann.\nCustomer: Hi, I need help."
@@ -87,3 +89,16 @@ def test_racing_persist_deliveries_store_one_result(
         assert job is not None
         assert (stored, job.status) == (1, "completed")
     assert len(results) == 2
+
+
+def test_an_unreachable_database_is_a_transient_error(
+    app: Flask, ctx: Context, tenant: TenantKey, settings: Settings
+) -> None:
+    envelope = new_envelope(app, ctx, tenant)
+    down = settings.model_copy(
+        update={"database_url": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"}
+    )
+    broken = build_context(down)
+    with pytest.raises(TransientError, match="database unavailable"):
+        runner.run_stage(Stage.TRANSCRIBE, envelope, broken)
+    broken.sessions.kw["bind"].dispose()
