@@ -90,12 +90,13 @@ def worker(queues: str, celery_args: tuple[str, ...]) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True)
 @click.option("--key", envvar="CALLINTEL_API_KEY", required=True, help="or CALLINTEL_API_KEY")
-@click.option("--wait/--no-wait", default=True, show_default=True)
-def submit(path: str, url: str, key: str, wait: bool) -> None:
-    """Submit a recording (or a .json transcript) and, by default, wait for its result."""
+@click.option("--external-id", default=None, help="Your id for the call (e.g. the CRM's).")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the result.")
+def submit(path: str, url: str, key: str, external_id: str | None, wait: bool) -> None:
+    """Submit a recording, a .json body or a .txt transcript; by default wait for the result."""
     from api.client import submit_file
 
-    click.echo(submit_file(path, base_url=url, api_key=key, wait=wait))
+    click.echo(submit_file(path, base_url=url, api_key=key, wait=wait, external_id=external_id))
 
 
 def _sessions() -> sessionmaker[Session]:

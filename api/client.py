@@ -15,10 +15,17 @@ from typing import Any
 class _Multipart(io.RawIOBase):
     """A multipart/form-data body read from disk as it is sent, never held in memory whole."""
 
-    def __init__(self, path: Path, boundary: str) -> None:
+    def __init__(self, path: Path, boundary: str, *, external_id: str | None) -> None:
+        field = ""
+        if external_id:
+            field = (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="external_id"\r\n\r\n'
+                f"{external_id}\r\n"
+            )
         head = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-            f'filename="{path.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+            field
+            + f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            + f'filename="{path.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
         ).encode()
         tail = f"\r\n--{boundary}--\r\n".encode()
         self.length = len(head) + path.stat().st_size + len(tail)
@@ -55,15 +62,25 @@ def _call(request: urllib.request.Request) -> dict[str, Any]:
         raise SystemExit(f"{exc.code}: {exc.read().decode(errors='replace')}") from exc
 
 
-def submit_file(path_str: str, *, base_url: str, api_key: str, wait: bool) -> str:
+def submit_file(
+    path_str: str, *, base_url: str, api_key: str, wait: bool, external_id: str | None = None
+) -> str:
+    """POST a recording (multipart), a JSON body (.json) or a plain-text transcript (.txt)."""
     path = Path(path_str)
     headers = {"Authorization": f"Bearer {api_key}"}
-    if path.suffix == ".json":
-        data: Any = path.read_bytes()
+    if path.suffix in (".json", ".txt"):
+        body = (
+            json.loads(path.read_bytes())
+            if path.suffix == ".json"
+            else {"transcript": path.read_text()}
+        )
+        if external_id:
+            body["external_id"] = external_id
+        data: Any = json.dumps(body).encode()
         headers["Content-Type"] = "application/json"
     else:
         boundary = secrets.token_hex(16)
-        data = _Multipart(path, boundary)
+        data = _Multipart(path, boundary, external_id=external_id)
         headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
         headers["Content-Length"] = str(data.length)
     job = _call(_request(f"{base_url}/v1/jobs", data=data, headers=headers))

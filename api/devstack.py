@@ -7,6 +7,7 @@ processes until Ctrl-C. Any of REDIS_URL, DATABASE_URL, STORAGE_URL set in the e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -94,7 +95,10 @@ class DevStack:
         _wait_for_port(self.port, timeout=60)
 
     def _spawn(self, args: list[str], env: dict[str, str]) -> None:
-        self.children.append(subprocess.Popen(args, env=env))
+        # Each child leads its own process group: Ctrl-C reaches only this supervisor, which
+        # then stops the services in order (Redis last) and can kill a whole group (gunicorn's
+        # workers with their master) if one does not stop in time.
+        self.children.append(subprocess.Popen(args, env=env, start_new_session=True))
 
     def _announce(self, key: str) -> None:
         base = f"http://{self.host}:{self.port}"
@@ -114,12 +118,15 @@ class DevStack:
 
     def _stop(self) -> None:
         for child in reversed(self.children):  # services first, Redis last
-            if child.poll() is None:
-                child.terminate()
-                try:
-                    child.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+            _signal_group(child, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=15)
+            _signal_group(child, signal.SIGKILL)  # whatever of its group is still there
+
+
+def _signal_group(child: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
+        os.killpg(child.pid, sig)
 
 
 def demo_key(database_url: str) -> str:

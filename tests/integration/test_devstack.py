@@ -87,6 +87,26 @@ def test_embedded_stack_runs_the_readme_examples(tmp_path: Path) -> None:
         result = _call(f"{api}/v1/jobs/{job['id']}/result", key)
         assert {u["role"] for u in result["transcript"]} == {"agent", "customer"}
 
+        submit = [*cli, "submit", "--url", api, "--key", key]
+        text = subprocess.run(
+            [*submit, "--external-id", "cli-txt", "samples/transcript.txt"],
+            cwd=tmp_path,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        assert json.loads(text.stdout)["call"]["external_id"] == "cli-txt"  # waited for the result
+        audio = subprocess.run(
+            [*submit, "--no-wait", "--external-id", "cli-wav", "samples/mono.wav"],
+            cwd=tmp_path,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        assert json.loads(audio.stdout)["external_id"] == "cli-wav"  # the job document, at once
+
         assert (tmp_path / "var" / "callintel.db").exists()
         assert list((tmp_path / "var" / "blobs" / "tenants").iterdir())
         with urllib.request.urlopen(f"http://127.0.0.1:{flower}/", timeout=10) as response:
