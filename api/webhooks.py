@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from api.auth import Caller, require_caller
+from api.idempotency import idempotent
 from api.intake import strict_json
 from api.problems import ApiProblem, validation_problem
 from api.state import state
@@ -42,6 +43,7 @@ Body = TypeVar("Body", bound=BaseModel)
 
 
 @bp.post("/endpoints")
+@idempotent()
 def create_endpoint() -> Response:
     caller, app = require_caller(), state()
     given = _body(EndpointIn)
@@ -101,6 +103,7 @@ def delete_endpoint(endpoint_id: str) -> Response:
 
 
 @bp.post("/endpoints/<endpoint_id>/rotate-secret")
+@idempotent()
 def rotate_secret(endpoint_id: str) -> Response:
     caller, app = require_caller(), state()
     overlap = app.settings.webhook_secret_overlap_s
@@ -112,6 +115,7 @@ def rotate_secret(endpoint_id: str) -> Response:
 
 
 @bp.post("/endpoints/<endpoint_id>/test")
+@idempotent()
 def ping_endpoint(endpoint_id: str) -> Response:
     caller, app = require_caller(), state()
     with transaction(app.sessions) as session:
@@ -123,6 +127,7 @@ def ping_endpoint(endpoint_id: str) -> Response:
 
 
 @bp.post("/callback-secret")
+@idempotent()
 def rotate_callback_secret() -> Response:
     """Create (first call) or rotate the tenant's secret for per-job `callback_url` deliveries."""
     caller, app = require_caller(), state()
@@ -158,6 +163,7 @@ def get_delivery(delivery_id: str) -> Response:
 
 
 @bp.post("/deliveries/<delivery_id>/redeliver")
+@idempotent()
 def redeliver(delivery_id: str) -> Response:
     caller, app = require_caller(), state()
     with transaction(app.sessions) as session:

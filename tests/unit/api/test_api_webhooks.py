@@ -356,3 +356,21 @@ def test_callback_url_as_a_multipart_field(
     accepted = post_audio(tenant, audio, after={"callback_url": URL})
     assert accepted.status_code == 202, accepted.json
     assert [j.callback_url for j in job_rows(tenant.tenant_id)] == [URL]
+
+
+def test_creating_posts_honour_idempotency_keys(client: FlaskClient, tenant: TenantKey) -> None:
+    headers = {**tenant.headers, "Idempotency-Key": "create-endpoint-1"}
+    first = client.post("/v1/webhooks/endpoints", json={"url": URL}, headers=headers)
+    again = client.post("/v1/webhooks/endpoints", json={"url": URL}, headers=headers)
+    assert first.status_code == again.status_code
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json == first.json  # the same endpoint (and the same secret), not a second one
+    listed = client.get("/v1/webhooks/endpoints", headers=tenant.headers).json
+    assert listed is not None
+    assert [e["id"] for e in listed["data"]] == [first.json["id"]]
+
+    endpoint = first.json["id"]
+    rotate = {**tenant.headers, "Idempotency-Key": "rotate-1"}
+    one = client.post(f"/v1/webhooks/endpoints/{endpoint}/rotate-secret", headers=rotate)
+    two = client.post(f"/v1/webhooks/endpoints/{endpoint}/rotate-secret", headers=rotate)
+    assert one.json == two.json  # a retried rotation does not rotate twice
