@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Integer, func, literal, select, update
+from sqlalchemy import Integer, Table, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from pipeline.db.models import Job, JobResult, JobStep, OutboxMessage, utcnow
@@ -101,9 +101,12 @@ def finish_stage(
     A step that already succeeded keeps its first timings (a redelivered skip changes nothing).
     """
     now = utcnow()
-    step = JobStep.__table__.c
+    # Core UPDATEs on the tables: the ORM's bulk-update path would also reconcile the session's
+    # identity map, which costs more than the statements themselves on this hot path.
+    steps, job_rows = cast(Table, JobStep.__table__), cast(Table, Job.__table__)
+    step = steps.c
     session.execute(
-        update(JobStep)
+        update(steps)
         .where(step.job_id == job_id, step.stage == stage.value, step.state != "succeeded")
         .values(
             state="succeeded",
@@ -113,7 +116,7 @@ def finish_stage(
             model=func.coalesce(model, step.model),
         )
     )
-    session.execute(update(Job).where(Job.id == job_id).values(updated_at=now))
+    session.execute(update(job_rows).where(job_rows.c.id == job_id).values(updated_at=now))
 
 
 def _elapsed_ms(started: Any, now: datetime, session: Session) -> Any:
