@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     webhook_max_retry_after_s: float = 36000.0  # a receiver's Retry-After is honoured up to this
     webhook_connect_timeout_s: float = 5.0
     webhook_read_timeout_s: float = 15.0
+    webhook_total_timeout_s: float = Field(
+        default=30.0, description="Deadline for a whole webhook attempt (a dripping receiver)"
+    )
     webhook_response_cap_bytes: int = 4096  # read at most this much of a receiver's answer
     webhook_disable_after_s: float = Field(default=5 * 86400, description="Failing this long")
     webhook_secret_overlap_s: float = 86400.0  # the old secret still signs after a rotation

@@ -9,8 +9,12 @@ here; the response body is read only up to a cap. urllib3's errors become Delive
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import urllib3
 from standardwebhooks import Webhook
@@ -75,6 +79,7 @@ class HttpWebhookSender:
     policy: UrlPolicy
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 15.0
+    total_timeout_s: float = 30.0  # the whole attempt: a receiver dripping bytes meets this one
     response_cap_bytes: int = 4096
     resolver: Resolver = field(default=system_resolver)
     ca_certs: str | None = None  # None: the system's trust store (tests pass their own CA)
@@ -87,6 +92,7 @@ class HttpWebhookSender:
             policy=UrlPolicy.from_settings(settings),
             connect_timeout_s=settings.webhook_connect_timeout_s,
             read_timeout_s=settings.webhook_read_timeout_s,
+            total_timeout_s=settings.webhook_total_timeout_s,
             response_cap_bytes=settings.webhook_response_cap_bytes,
             resolver=resolver,
         )
@@ -124,6 +130,9 @@ class HttpWebhookSender:
         self, target: Target, ip: IPAddress, headers: dict[str, str], body: bytes, began: float
     ) -> WebhookResponse:
         pool = self._pool(target, ip)
+        watchdog = threading.Timer(self.total_timeout_s, _abort, args=(pool,))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             response = pool.urlopen(
                 "POST",
@@ -139,18 +148,27 @@ class HttpWebhookSender:
                 latency_ms = int((time.perf_counter() - began) * 1000)
                 excerpt = self._excerpt(response)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if pool.aborted:  # a cut-off exchange can look complete: it never counts
+                    raise DeliveryFailed("timeout: the attempt's total deadline", code="timeout")
                 return WebhookResponse(response.status, latency_ms, excerpt, retry_after)
             finally:
                 response.close()
+        except (HTTPError, OSError) as exc:
+            if pool.aborted:  # the watchdog cut the connection: the attempt ran out of time
+                raise DeliveryFailed(
+                    "timeout: the attempt's total deadline", code="timeout"
+                ) from exc
+            raise
         finally:
+            watchdog.cancel()
             pool.close()
 
-    def _pool(self, target: Target, ip: IPAddress) -> urllib3.HTTPConnectionPool:
+    def _pool(self, target: Target, ip: IPAddress) -> _TrackedHTTP:
         """A one-connection pool to the checked address; the name is used only for Host/SNI/TLS."""
         address = str(ip)
         timeout = urllib3.Timeout(connect=self.connect_timeout_s, read=self.read_timeout_s)
         if target.scheme == "https":
-            return urllib3.HTTPSConnectionPool(
+            return _TrackedHTTPS(
                 address,
                 target.port,
                 timeout=timeout,
@@ -161,9 +179,7 @@ class HttpWebhookSender:
                 server_hostname=target.host,
                 assert_hostname=target.host,
             )
-        return urllib3.HTTPConnectionPool(
-            address, target.port, timeout=timeout, maxsize=1, retries=False
-        )
+        return _TrackedHTTP(address, target.port, timeout=timeout, maxsize=1, retries=False)
 
     def _excerpt(self, response: urllib3.BaseHTTPResponse) -> str:
         """At most `response_cap_bytes` of the body, and only while the read timeout allows."""
@@ -173,3 +189,31 @@ class HttpWebhookSender:
             return ""  # the status already arrived; a broken body does not change the outcome
         text = data[: self.response_cap_bytes].decode("utf-8", errors="replace")
         return text.replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL
+
+
+class _TrackedHTTP(urllib3.HTTPConnectionPool):
+    """A pool that remembers the connection it handed out, so a watchdog can cut it off.
+
+    urllib3's timeouts bound each socket read, not the whole exchange: a receiver that sends one
+    byte every few seconds would otherwise hold a delivery thread indefinitely.
+    """
+
+    in_use: Any = None
+    aborted = False
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        self.in_use = super()._get_conn(timeout)
+        return self.in_use
+
+
+class _TrackedHTTPS(_TrackedHTTP, urllib3.HTTPSConnectionPool):
+    pass
+
+
+def _abort(pool: _TrackedHTTP) -> None:
+    """Shut the in-flight connection's socket down: the blocked read fails at once."""
+    pool.aborted = True  # before the shutdown: the failing read must see it
+    sock = getattr(pool.in_use, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)

@@ -3,7 +3,10 @@ cap, the SSRF policy at connect time (zero connections), and connections pinned 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -208,3 +211,32 @@ def test_every_urllib3_exception_becomes_our_delivery_error() -> None:
     }
     for kind, code in known.items():
         assert translate(kind.__new__(kind)).code == code
+
+
+@pytest.mark.timeout(60)  # without the deadline this attempt never ends
+def test_a_receiver_dripping_its_answer_is_cut_off_by_the_total_deadline() -> None:
+    """Each byte arrives within the read timeout, so only a deadline on the whole attempt ends it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            while not stop.is_set():  # one header byte every 0.1 s, forever
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"X")
+                stop.wait(0.1)
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    try:
+        with pytest.raises(DeliveryFailed) as caught:
+            sender(read_timeout_s=5.0, total_timeout_s=1.0).send(request(url))
+    finally:
+        stop.set()
+        listener.close()
+    assert caught.value.code == "timeout"
+    assert "deadline" in str(caught.value)  # the watchdog ended it, not a read timeout
