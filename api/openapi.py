@@ -56,8 +56,8 @@ _ERRORS = {
 }
 
 
-def _paths() -> dict[str, Any]:
-    submit = {
+def _submit() -> dict[str, Any]:
+    return {
         "summary": "Submit a recording (multipart) or a transcript (JSON)",
         "parameters": [extra.IDEMPOTENCY_KEY],
         "requestBody": {
@@ -76,7 +76,10 @@ def _paths() -> dict[str, Any]:
             **extra.submit_responses(_ok, _problem),  # 200, 400, 409; 202/422 detailed
         },
     }
-    listing = {
+
+
+def _listing() -> dict[str, Any]:
+    return {
         "summary": "List jobs, newest first",
         "parameters": [
             {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
@@ -88,7 +91,10 @@ def _paths() -> dict[str, Any]:
             "401": _ERRORS["401"],
         },
     }
-    status = {
+
+
+def _status() -> dict[str, Any]:
+    return {
         "summary": "A job's status document",
         "parameters": [_JOB_ID, extra.IF_NONE_MATCH],
         "responses": {
@@ -97,7 +103,10 @@ def _paths() -> dict[str, Any]:
             **_ERRORS,
         },
     }
-    result = {
+
+
+def _result() -> dict[str, Any]:
+    return {
         "summary": "A completed job's result",
         "parameters": [_JOB_ID],
         "responses": {
@@ -106,26 +115,29 @@ def _paths() -> dict[str, Any]:
             **_ERRORS,
         },
     }
+
+
+def _health() -> dict[str, Any]:
+    def probe(summary: str, responses: dict[str, Any]) -> dict[str, Any]:
+        return {"get": {"summary": summary, "security": [], "responses": responses}}
+
     return {
-        "/v1/jobs": {"post": submit, "get": listing},
-        "/v1/jobs/{job_id}": {"get": status},
-        "/v1/jobs/{job_id}/result": {"get": result},
+        "/healthz": probe("Liveness", {"200": {"description": "Up"}}),
+        "/readyz": probe(
+            "Readiness: database, broker, storage",
+            {"200": {"description": "Ready"}, "503": {"description": "Not ready"}},
+        ),
+    }
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        "/v1/jobs": {"post": _submit(), "get": _listing()},
+        "/v1/jobs/{job_id}": {"get": _status()},
+        "/v1/jobs/{job_id}/result": {"get": _result()},
         "/v1/jobs/{job_id}/events": extra.events_path(_problem, _ERRORS, _JOB_ID),
         **webhook_paths(_ok, _problem, _ref),
-        "/healthz": {
-            "get": {
-                "summary": "Liveness",
-                "security": [],
-                "responses": {"200": {"description": "Up"}},
-            }
-        },
-        "/readyz": {
-            "get": {
-                "summary": "Readiness: database, broker, storage",
-                "security": [],
-                "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}},
-            }
-        },
+        **_health(),
     }
 
 
