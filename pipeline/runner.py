@@ -70,7 +70,14 @@ def _run_stage(
         )
         if start.over_cap:
             message = f"gave up: the worker running this stage died {start.lost} times"
-            jobs.fail_job(session, job, stage, code="attempts_exhausted", message=message)
+            jobs.fail_job(
+                session,
+                job,
+                stage,
+                code="attempts_exhausted",
+                message=message,
+                settings=ctx.settings,
+            )
             return None
     began = time.perf_counter()
     output = STAGE_RUNNERS[stage](envelope, ctx)
@@ -92,7 +99,7 @@ def fail(ctx: Context, envelope: JobEnvelope, stage: Stage, *, code: str, messag
     with transaction(ctx.sessions) as session:
         job = jobs.lock_job(session, envelope.job_id)
         if job is not None:
-            jobs.fail_job(session, job, stage, code=code, message=message)
+            jobs.fail_job(session, job, stage, code=code, message=message, settings=ctx.settings)
 
 
 def note_retry(ctx: Context, envelope: JobEnvelope, stage: Stage, *, code: str) -> None:

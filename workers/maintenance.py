@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.db import idempotency, jobs
 from pipeline.db.models import Job, JobStep, utcnow
 from pipeline.db.session import transaction
+from pipeline.settings import Settings
 from schemas.common import JobStatus, Stage
 from schemas.envelope import JobEnvelope
 from workers import outbox
@@ -33,32 +34,27 @@ def relay_outbox() -> int:
 
 @app.task(name="maintenance.reap_stuck_jobs", ignore_result=True)
 def reap_stuck_jobs() -> int:
-    settings = worker_context().settings
-    return reap(
-        worker_context().sessions,
-        stuck_after_s=settings.stage_hard_limit_s + 60,
-        silent_after_s=settings.silent_job_after_s,
-    )
+    ctx = worker_context()
+    return reap(ctx.sessions, ctx.settings)
 
 
-def reap(
-    sessions: sessionmaker[Session], *, stuck_after_s: float, silent_after_s: float = 6 * 3600
-) -> int:
+def reap(sessions: sessionmaker[Session], settings: Settings) -> int:
     """Re-drive jobs that stopped progressing; fail them after MAX_REDRIVES. Two rules:
 
-    - a step `running` or `retrying` past the hard time limit (+ margin): its worker died, or its
-      retry message was lost;
-    - any unfinished job silent for `silent_after_s`: a start or next-stage message was lost.
+    - a step `running` or `retrying` past the hard time limit (+ a minute): its worker died, or
+      its retry message was lost;
+    - any unfinished job silent for SILENT_JOB_AFTER_S: a start or next-stage message was lost.
       Deliberately long, because a job whose next task waits behind a nightly backlog is healthy
       and re-driving it early would only feed the backlog with duplicates.
     Re-sending the chain is safe: finished stages are skipped by their artifacts.
     """
     now = utcnow()
+    stuck_after_s = settings.stage_hard_limit_s + 60
     current = (JobStep.job_id == Job.id) & (JobStep.stage == Job.stage)
     dead_step = JobStep.state.in_(("running", "retrying")) & (
         Job.updated_at < now - timedelta(seconds=stuck_after_s)
     )
-    silent = Job.updated_at < now - timedelta(seconds=silent_after_s)
+    silent = Job.updated_at < now - timedelta(seconds=settings.silent_job_after_s)
     with transaction(sessions) as session:
         stuck = session.scalars(
             select(Job)
@@ -68,14 +64,15 @@ def reap(
             .with_for_update(of=Job, skip_locked=True)
         ).all()
         for job in stuck:
-            _redrive_or_fail(session, job)
+            _redrive_or_fail(session, job, settings)
     return len(stuck)
 
 
-def _redrive_or_fail(session: Session, job: Job) -> None:
+def _redrive_or_fail(session: Session, job: Job, settings: Settings) -> None:
     if job.redrives >= MAX_REDRIVES:
         stage = Stage(job.stage) if job.stage else None
-        jobs.fail_job(session, job, stage, code="stuck", message="the job stopped progressing")
+        message = "the job stopped progressing"
+        jobs.fail_job(session, job, stage, code="stuck", message=message, settings=settings)
         return
     job.redrives += 1
     job.updated_at = utcnow()

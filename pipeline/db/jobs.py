@@ -14,6 +14,7 @@ from sqlalchemy import Integer, Table, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from pipeline.db.models import Job, JobResult, JobStep, OutboxMessage, utcnow
+from pipeline.settings import Settings
 from pipeline.webhooks import deliveries
 from schemas.common import RUNNING_STATUS, STAGES, JobStatus, Stage
 from schemas.envelope import JobEnvelope
@@ -126,8 +127,19 @@ def _elapsed_ms(started: Any, now: datetime, session: Session) -> Any:
     return func.cast((func.julianday(literal(now)) - func.julianday(started)) * 86400000, Integer)
 
 
-def fail_job(session: Session, job: Job, stage: Stage | None, *, code: str, message: str) -> bool:
-    """Move a job to `failed`; False (and no change) when it is already terminal."""
+def fail_job(
+    session: Session,
+    job: Job,
+    stage: Stage | None,
+    *,
+    code: str,
+    message: str,
+    settings: Settings,
+) -> bool:
+    """Move a job to `failed`; False (and no change) when it is already terminal.
+
+    `settings` shape its webhook deliveries (retry schedule, link base URL).
+    """
     if JobStatus(job.status).terminal:
         return False
     now = utcnow()
@@ -138,11 +150,19 @@ def fail_job(session: Session, job: Job, stage: Stage | None, *, code: str, mess
     job.status, job.error_stage = JobStatus.FAILED.value, stage.value if stage else None
     job.error_code, job.error_message = code, message
     job.updated_at = job.completed_at = now
-    deliveries.enqueue_job_event(session, job, TOPIC_FAILED)  # webhooks, in the same transaction
+    # Webhook deliveries, in the same transaction as the final state.
+    deliveries.enqueue_job_event(session, job, TOPIC_FAILED, settings=settings)
     return True
 
 
-def complete_job(session: Session, job: Job, *, schema_version: str, body: dict[str, Any]) -> bool:
+def complete_job(
+    session: Session,
+    job: Job,
+    *,
+    schema_version: str,
+    body: dict[str, Any],
+    settings: Settings,
+) -> bool:
     """Store the result and move the job to `completed`, once: a duplicate delivery changes nothing."""
     if JobStatus(job.status).terminal:
         return False
@@ -151,7 +171,7 @@ def complete_job(session: Session, job: Job, *, schema_version: str, body: dict[
     now = utcnow()
     job.status, job.stage = JobStatus.COMPLETED.value, None
     job.updated_at = job.completed_at = now
-    deliveries.enqueue_job_event(session, job, TOPIC_COMPLETED)  # webhooks, same transaction
+    deliveries.enqueue_job_event(session, job, TOPIC_COMPLETED, settings=settings)
     return True
 
 

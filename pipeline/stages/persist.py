@@ -26,7 +26,11 @@ def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
             raise PermanentError("the job no longer exists", code="job_missing")
         result = build_result(envelope, ctx, job, provenance=_provenance(session, envelope, ctx))
         jobs.complete_job(
-            session, job, schema_version=result.schema_version, body=result.model_dump(mode="json")
+            session,
+            job,
+            schema_version=result.schema_version,
+            body=result.model_dump(mode="json"),
+            settings=ctx.settings,
         )
     return StageOutput(result, provider="database")
 

@@ -34,7 +34,7 @@ from pipeline.db.webhook_models import (
 )
 from pipeline.errors import PipelineError
 from pipeline.ids import new_id
-from pipeline.settings import Settings, get_settings
+from pipeline.settings import Settings
 from pipeline.webhooks import endpoints, events
 from pipeline.webhooks.ports import WebhookRequest, WebhookResponse
 from pipeline.webhooks.schedule import first_delay, next_delay
@@ -69,13 +69,12 @@ def enqueue_event(
     tenant_id: str,
     event: dict[str, Any],
     *,
+    settings: Settings,
     job_id: str | None = None,
     callback_url: str | None = None,
-    settings: Settings | None = None,
     exclude: str | None = None,
 ) -> list[WebhookDelivery]:
     """One delivery per subscribed endpoint, plus one to `callback_url` when given."""
-    settings = settings or get_settings()
     due = utcnow() + timedelta(seconds=first_delay(settings.webhook_retry_schedule_s))
     targets: list[tuple[str, str | None, str]] = [
         (TARGET_ENDPOINT, e.id, e.url)
@@ -106,10 +105,9 @@ def enqueue_event(
 
 
 def enqueue_job_event(
-    session: Session, job: Job, event_type: str, *, settings: Settings | None = None
+    session: Session, job: Job, event_type: str, *, settings: Settings
 ) -> list[WebhookDelivery]:
     """`job.completed` / `job.failed` for the job's tenant; called in the job's final transaction."""
-    settings = settings or get_settings()
     event = events.job_event(event_type, job, base_url=settings.public_base_url)
     return enqueue_event(
         session,
@@ -266,7 +264,8 @@ def _failed(
     """Schedule the next attempt or give up; 410 or a long failing streak disables the endpoint."""
     if row.last_status == 410:
         if endpoint is not None and endpoint.enabled:
-            disable_endpoint(session, endpoint, reason="the endpoint answered 410 Gone", now=now)
+            reason = "the endpoint answered 410 Gone"
+            disable_endpoint(session, endpoint, reason=reason, now=now, settings=settings)
         _close(row, DEAD, error=row.last_error)
         return
     delay = next_delay(
@@ -286,7 +285,8 @@ def _failed(
     endpoint.failing_since = endpoint.failing_since or now
     if (now - endpoint.failing_since).total_seconds() >= settings.webhook_disable_after_s:
         since = endpoint.failing_since.isoformat(timespec="seconds")
-        disable_endpoint(session, endpoint, reason=f"every delivery failed since {since}", now=now)
+        reason = f"every delivery failed since {since}"
+        disable_endpoint(session, endpoint, reason=reason, now=now, settings=settings)
         _close(row, DEAD, error=row.last_error)
 
 
@@ -295,7 +295,7 @@ def _close(row: WebhookDelivery, state: str, *, error: str | None) -> None:
 
 
 def disable_endpoint(
-    session: Session, endpoint: WebhookEndpoint, *, reason: str, now: datetime
+    session: Session, endpoint: WebhookEndpoint, *, reason: str, now: datetime, settings: Settings
 ) -> None:
     """Disable it with a reason, close its queue, and tell the tenant's other endpoints."""
     endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at = False, reason, now
@@ -303,7 +303,7 @@ def disable_endpoint(
     session.flush()
     endpoints.close_open_deliveries(session, endpoint.id, reason=f"endpoint disabled: {reason}")
     event = events.endpoint_disabled_event(endpoint.id, url=endpoint.url, reason=reason, at=now)
-    enqueue_event(session, endpoint.tenant_id, event, exclude=endpoint.id)
+    enqueue_event(session, endpoint.tenant_id, event, settings=settings, exclude=endpoint.id)
     log.warning("webhook endpoint disabled", extra={"endpoint_id": endpoint.id, "reason": reason})
 
 

@@ -108,14 +108,23 @@ def new_job(
     return job_id
 
 
-def finish_job(sessions: sessionmaker[Session], job_id: str, *, failed: bool = False) -> bool:
+def finish_job(
+    sessions: sessionmaker[Session],
+    job_id: str,
+    *,
+    failed: bool = False,
+    settings: Settings | None = None,
+) -> bool:
     """Complete (or fail) the job the way the pipeline does; True if it changed."""
+    settings = settings or Settings()  # the defaults: an immediate first delivery
     with transaction(sessions) as session:
         job = jobs.lock_job(session, job_id)
         assert job is not None
         if failed:
-            return jobs.fail_job(session, job, None, code="invalid_audio", message="bad")
-        return jobs.complete_job(session, job, schema_version="test", body={})
+            return jobs.fail_job(
+                session, job, None, code="invalid_audio", message="bad", settings=settings
+            )
+        return jobs.complete_job(session, job, schema_version="test", body={}, settings=settings)
 
 
 def deliveries_of(sessions: sessionmaker[Session], **where: Any) -> list[WebhookDelivery]:

@@ -19,6 +19,7 @@ from werkzeug.test import TestResponse, encode_multipart
 from pipeline.db import jobs as job_repo
 from pipeline.db.models import Job, Tenant
 from pipeline.db.session import transaction
+from pipeline.settings import Settings
 from tests.conftest import SAMPLES, TenantKey
 from tests.support.live_server import live_server
 from tests.unit.api.conftest import TEXT_TRANSCRIPT
@@ -122,7 +123,7 @@ def test_a_failed_job_is_not_a_duplicate(
     with transaction(sessions) as session:
         job = job_repo.lock_job(session, first.json["id"])
         assert job is not None
-        job_repo.fail_job(session, job, None, code="stuck", message="test")
+        job_repo.fail_job(session, job, None, code="stuck", message="test", settings=Settings())
     retry = upload(client, tenant, AUDIO)
     assert retry.status_code == 202, retry.json
     assert retry.json["id"] != first.json["id"]

@@ -9,6 +9,7 @@ from werkzeug.test import TestResponse
 
 from pipeline.db import jobs as job_repo
 from pipeline.db.session import transaction
+from pipeline.settings import Settings
 from schemas.common import Stage
 from tests.conftest import TenantKey
 from tests.unit.api.conftest import PostTranscript
@@ -85,7 +86,7 @@ def test_a_terminal_job_has_no_retry_after_on_304(
     with transaction(sessions) as session:
         job = job_repo.lock_job(session, job_id)
         assert job is not None
-        job_repo.fail_job(session, job, None, code="stuck", message="test")
+        job_repo.fail_job(session, job, None, code="stuck", message="test", settings=Settings())
     etag = get(client, tenant, job_id).headers["ETag"]
     cached = get(client, tenant, job_id, etag)
     assert cached.status_code == 304

@@ -140,11 +140,15 @@ def finish(stage: Stage) -> Change:
 
 
 def complete(session: Session, job: Job) -> object:
-    return job_repo.complete_job(session, job, schema_version="test", body={"ok": True})
+    return job_repo.complete_job(
+        session, job, schema_version="test", body={"ok": True}, settings=Settings()
+    )
 
 
 def fail(session: Session, job: Job) -> object:
-    return job_repo.fail_job(session, job, Stage.DIARIZE, code="invalid_audio", message="bad")
+    return job_repo.fail_job(
+        session, job, Stage.DIARIZE, code="invalid_audio", message="bad", settings=Settings()
+    )
 
 
 def expect(stream: EventStream) -> Event:

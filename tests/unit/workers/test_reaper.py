@@ -60,7 +60,7 @@ def test_a_stuck_job_is_redriven_then_failed(
     before = queued_messages(settings)
 
     for attempt in range(1, MAX_REDRIVES + 1):
-        assert reap(sessions, stuck_after_s=60) >= 1
+        assert reap(sessions, settings) >= 1
         job = get(sessions, job_id)
         assert (job.status, job.redrives) == ("transcribing", attempt)
         assert queued_messages(settings) == before + attempt  # the chain was sent again
@@ -69,14 +69,14 @@ def test_a_stuck_job_is_redriven_then_failed(
             assert row is not None
             row.updated_at = utcnow() - timedelta(seconds=3600)
 
-    reap(sessions, stuck_after_s=60)
+    reap(sessions, settings)
     job = get(sessions, job_id)
     assert (job.status, job.error_code, job.error_stage) == ("failed", "stuck", "transcribe")
     assert queued_messages(settings) == before + MAX_REDRIVES
 
 
 def test_a_job_waiting_for_its_next_stage_in_a_long_queue_is_left_alone(
-    sessions: sessionmaker[Session], tenant: TenantKey
+    sessions: sessionmaker[Session], tenant: TenantKey, settings: Settings
 ) -> None:
     job_id = running_job(sessions, tenant, idle_s=3600)
     with transaction(sessions) as session:  # transcribe finished an hour ago; diarize is queued
@@ -84,23 +84,23 @@ def test_a_job_waiting_for_its_next_stage_in_a_long_queue_is_left_alone(
         row = session.get(Job, job_id)
         assert row is not None
         row.updated_at = utcnow() - timedelta(seconds=3600)
-    reap(sessions, stuck_after_s=60)
+    reap(sessions, settings)
     job = get(sessions, job_id)
     assert (job.status, job.redrives) == ("transcribing", 0)
 
 
 def test_a_retrying_step_whose_retry_was_lost_is_redriven(
-    sessions: sessionmaker[Session], tenant: TenantKey
+    sessions: sessionmaker[Session], tenant: TenantKey, settings: Settings
 ) -> None:
     job_id = running_job(sessions, tenant, idle_s=3600)
     with transaction(sessions) as session:
         jobs.get_step(session, job_id, Stage.TRANSCRIBE).state = "retrying"
-    reap(sessions, stuck_after_s=60)
+    reap(sessions, settings)
     assert get(sessions, job_id).redrives == 1
 
 
 def test_a_long_silent_queued_job_is_redriven(
-    sessions: sessionmaker[Session], tenant: TenantKey
+    sessions: sessionmaker[Session], tenant: TenantKey, settings: Settings
 ) -> None:
     job_id = running_job(sessions, tenant, idle_s=0)
     with transaction(sessions) as session:  # never started: its start message was lost
@@ -109,16 +109,16 @@ def test_a_long_silent_queued_job_is_redriven(
         row.status, row.stage = "queued", None
         jobs.get_step(session, job_id, Stage.TRANSCRIBE).state = "pending"
         row.updated_at = utcnow() - timedelta(hours=2)
-    reap(sessions, stuck_after_s=60, silent_after_s=6 * 3600)
+    reap(sessions, settings)  # SILENT_JOB_AFTER_S: 6 h by default
     assert get(sessions, job_id).redrives == 0  # a long queue is not a lost message …
-    reap(sessions, stuck_after_s=60, silent_after_s=3600)
+    reap(sessions, settings.model_copy(update={"silent_job_after_s": 3600}))
     assert get(sessions, job_id).redrives == 1  # … but past the silence limit it is re-sent
 
 
 def test_a_job_that_is_progressing_is_left_alone(
-    sessions: sessionmaker[Session], tenant: TenantKey
+    sessions: sessionmaker[Session], tenant: TenantKey, settings: Settings
 ) -> None:
     job_id = running_job(sessions, tenant, idle_s=5)
-    reap(sessions, stuck_after_s=60)
+    reap(sessions, settings)
     job = get(sessions, job_id)
     assert (job.status, job.redrives) == ("transcribing", 0)

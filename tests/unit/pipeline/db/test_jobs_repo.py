@@ -15,8 +15,11 @@ from pipeline.db.models import Job, JobStep
 from pipeline.db.session import make_engine, make_session_factory, transaction
 from pipeline.db.tenants import create_tenant
 from pipeline.ids import new_id
+from pipeline.settings import Settings
 from schemas.common import InputKind, Stage
 from schemas.envelope import JobEnvelope, JobInput
+
+SETTINGS = Settings()  # only the webhook schedule and link base are read here
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -100,9 +103,13 @@ def test_terminal_states_never_change_back(db: sessionmaker[Session]) -> None:
     with transaction(db) as session:
         job = jobs.lock_job(session, job_id)
         assert job is not None
-        assert jobs.fail_job(session, job, Stage.TRANSCRIBE, code="invalid_audio", message="x")
-        assert not jobs.complete_job(session, job, schema_version="v", body={})
-        assert not jobs.fail_job(session, job, Stage.DIARIZE, code="other", message="y")
+        assert jobs.fail_job(
+            session, job, Stage.TRANSCRIBE, code="invalid_audio", message="x", settings=SETTINGS
+        )
+        assert not jobs.complete_job(session, job, schema_version="v", body={}, settings=SETTINGS)
+        assert not jobs.fail_job(
+            session, job, Stage.DIARIZE, code="other", message="y", settings=SETTINGS
+        )
     with db() as session:
         job = session.get(Job, job_id)
         assert job is not None

@@ -210,7 +210,7 @@ def test_re_enabling_clears_the_reason_and_the_failure_clock(
         row = session.get(WebhookEndpoint, endpoint.id)
         assert row is not None
         deliveries.disable_endpoint(
-            session, row, reason="the endpoint answered 410 Gone", now=utcnow()
+            session, row, reason="the endpoint answered 410 Gone", now=utcnow(), settings=Settings()
         )
     assert endpoint_row(sessions, endpoint.id).disabled_reason == "the endpoint answered 410 Gone"
     with transaction(sessions) as session:
