@@ -19,6 +19,7 @@ from api.uploads import (
     MalformedUpload,
     MultipartReader,
     UploadTooLarge,
+    read_form,
     read_head,
 )
 from api.webhook_urls import check_callback_url
@@ -34,21 +35,20 @@ from schemas.api import JobOptionsIn, TranscriptJobIn
 from schemas.common import InputKind
 from schemas.envelope import JobEnvelope, JobInput, JobOptions
 
-FILE_FIELDS = ("file", "audio")
 SUPPORTED = "WAV, MP3, FLAC, OGG, M4A or WebM audio"
 
 
 def accept_audio(app: AppState, caller: Caller, reader: MultipartReader) -> Job:
     """Stream the audio part into storage, then create the job. Nothing is stored on any error."""
     job_id = new_id("job")
-    fields: dict[str, str] = {}
     stored: JobInput | None = None
+
+    def store(part: MultipartReader) -> None:
+        nonlocal stored  # kept as soon as it exists, so any later failure deletes the blob
+        stored = _store_audio(app, caller, job_id, part)
+
     try:
-        while (part := reader.next_part()) is not None:
-            if part.name in FILE_FIELDS and part.filename is not None and stored is None:
-                stored = _store_audio(app, caller, job_id, reader)
-            elif part.filename is None:
-                fields[part.name] = reader.read_field()
+        fields = read_form(reader, store)
         record_upload(fields, stored.sha256 if stored else None)  # Idempotency-Key fingerprint
         if stored is None:
             raise ApiProblem(422, "missing_file", "send the recording in a multipart field 'file'")

@@ -1,8 +1,7 @@
 """Read a retried `POST /v1/jobs` upload without acting on it, for its Idempotency-Key fingerprint.
 
-It walks the multipart body exactly as `api.intake.accept_audio` does (the first file part named
-`file`/`audio` is the recording, other files are skipped, plain parts are fields) but only hashes
-the file, so nothing is stored and the size limit still holds.
+It walks the multipart body with the same `read_form` as `api.intake.accept_audio`, but only
+hashes the recording, so nothing is stored and the size limit still holds.
 """
 
 from __future__ import annotations
@@ -10,10 +9,17 @@ from __future__ import annotations
 from flask import request
 
 from api.idempotency import upload_fingerprint
-from api.intake import FILE_FIELDS, too_large
+from api.intake import too_large
 from api.problems import ApiProblem
 from api.state import state
-from api.uploads import CHUNK, HashingPartStream, MalformedUpload, MultipartReader, UploadTooLarge
+from api.uploads import (
+    CHUNK,
+    HashingPartStream,
+    MalformedUpload,
+    MultipartReader,
+    UploadTooLarge,
+    read_form,
+)
 
 
 def read_job_upload() -> str:
@@ -33,14 +39,14 @@ def read_job_upload() -> str:
 
 
 def _walk(reader: MultipartReader, *, limit: int) -> tuple[dict[str, str], str | None]:
-    fields: dict[str, str] = {}
     file_sha256: str | None = None
-    while (part := reader.next_part()) is not None:
-        if part.name in FILE_FIELDS and part.filename is not None and file_sha256 is None:
-            stream = HashingPartStream(reader, head=b"", limit=limit)
-            while stream.read(CHUNK):
-                pass
-            file_sha256 = stream.sha256.hexdigest()
-        elif part.filename is None:
-            fields[part.name] = reader.read_field()
+
+    def digest(part: MultipartReader) -> None:
+        nonlocal file_sha256
+        stream = HashingPartStream(part, head=b"", limit=limit)
+        while stream.read(CHUNK):
+            pass
+        file_sha256 = stream.sha256.hexdigest()
+
+    fields = read_form(reader, digest)  # fills file_sha256 on the way
     return fields, file_sha256

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO
 
@@ -120,6 +121,29 @@ class HashingPartStream(io.RawIOBase):
             raise UploadTooLarge("the upload exceeds the size limit")
         self.sha256.update(piece)
         return n
+
+
+FILE_FIELDS = ("file", "audio")
+
+
+def read_form(
+    reader: MultipartReader, on_file: Callable[[MultipartReader], None]
+) -> dict[str, str]:
+    """Walk a job upload: text parts become fields (returned by name); `on_file` reads the body of
+    the first file part named `file` or `audio`; any other file part is skipped.
+
+    Intake and the Idempotency-Key fingerprint both walk uploads through here, so they always
+    agree on which part is the recording.
+    """
+    fields: dict[str, str] = {}
+    seen_file = False
+    while (part := reader.next_part()) is not None:
+        if part.name in FILE_FIELDS and part.filename is not None and not seen_file:
+            seen_file = True
+            on_file(reader)
+        elif part.filename is None:
+            fields[part.name] = reader.read_field()
+    return fields
 
 
 def read_head(reader: MultipartReader, size: int) -> bytes:
