@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import defaultdict
 from datetime import datetime
 
 from flask import Blueprint, Response, jsonify, request
@@ -22,9 +21,9 @@ from api.state import AppState, state
 from api.upload_digest import read_job_upload
 from api.uploads import MalformedUpload, MultipartReader, UploadTooLarge
 from pipeline.db import jobs as job_repo
-from pipeline.db.models import Job, JobResult, JobStep
+from pipeline.db.models import Job, JobResult
 from schemas.api import JobList, JobView
-from schemas.common import STAGES, JobStatus
+from schemas.common import JobStatus
 from workers.outbox import relay
 
 log = logging.getLogger(__name__)
@@ -122,7 +121,7 @@ def list_jobs() -> Response:
     with app.sessions() as session:
         rows = list(session.scalars(query.limit(limit + 1)))
         page = rows[:limit]
-        steps = _steps_for(session, [j.id for j in page])
+        steps = job_repo.steps_by_job(session, [j.id for j in page])
         data = [job_view(j, steps[j.id]) for j in page]
     more = len(rows) > limit
     body = JobList(data=data, has_more=more, next_cursor=encode_cursor(page[-1]) if more else None)
@@ -147,16 +146,6 @@ def _filtered(query: Select[Job]) -> Select[Job]:
         created_at, job_id = decode_cursor(cursor)
         query = query.where(tuple_(Job.created_at, Job.id) < tuple_(created_at, job_id))
     return query.order_by(Job.created_at.desc(), Job.id.desc())
-
-
-def _steps_for(session: Session, job_ids: list[str]) -> dict[str, list[JobStep]]:
-    """Steps of many jobs in one query (a list page must not cost a query per job)."""
-    order = {s.value: i for i, s in enumerate(STAGES)}
-    grouped: dict[str, list[JobStep]] = defaultdict(list)
-    if job_ids:
-        for step in session.scalars(select(JobStep).where(JobStep.job_id.in_(job_ids))):
-            grouped[step.job_id].append(step)
-    return {j: sorted(grouped[j], key=lambda s: order.get(s.stage, 99)) for j in job_ids}
 
 
 def _load_view(app: AppState, caller: Caller, job_id: str) -> JobView:

@@ -176,6 +176,15 @@ def complete_job(
 
 
 def steps_of(session: Session, job_id: str) -> list[JobStep]:
+    """A job's steps in pipeline order."""
+    return steps_by_job(session, [job_id])[job_id]
+
+
+def steps_by_job(session: Session, job_ids: list[str]) -> dict[str, list[JobStep]]:
+    """Steps of many jobs, each list in pipeline order, in one query (a list page is one query)."""
     order = {s.value: i for i, s in enumerate(STAGES)}
-    steps = session.scalars(select(JobStep).where(JobStep.job_id == job_id)).all()
-    return sorted(steps, key=lambda s: order.get(s.stage, 99))
+    grouped: dict[str, list[JobStep]] = {job_id: [] for job_id in job_ids}
+    if job_ids:
+        for step in session.scalars(select(JobStep).where(JobStep.job_id.in_(job_ids))):
+            grouped[step.job_id].append(step)
+    return {j: sorted(steps, key=lambda s: order.get(s.stage, 99)) for j, steps in grouped.items()}
