@@ -5,7 +5,8 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# torch is not needed yet; when it is, only the local CPU wheel of 2.13.0 may be installed.
+# Only the local CPU wheel of torch 2.13.0 may be installed (any other build pulls GBs of CUDA),
+# so it goes in first and the [local] extra's pin is already satisfied.
 export HF_HUB_OFFLINE := 1
 
 .DEFAULT_GOAL := help
@@ -18,6 +19,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=python3.x (>= 3.11)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e ".[local,dev]"
 	@touch $(STAMP)
 

@@ -2,10 +2,12 @@
 
 PipelineError            (code: stable, machine-readable)
 ├── TransientError       retried with backoff (timeouts, 429, 5xx, a storage blip)
+│   └── NotReady         a provider is still working: check again after `retry_after_s`
 └── PermanentError       fails the job at once with its code
     ├── InvalidAudio     the input is not decodable audio (invalid_audio)
     ├── InvalidInput     the input is not usable (invalid_input)
-    └── ProviderRejected a provider refused the work (provider_rejected)
+    ├── ProviderRejected a provider refused the work (provider_rejected, transcription_failed, …)
+    └── BlobNotFound     an input or artifact is missing (blob_not_found)
 """
 
 from __future__ import annotations
@@ -23,6 +25,16 @@ class PipelineError(Exception):
 
 class TransientError(PipelineError):
     code = "transient_error"
+
+
+class NotReady(TransientError):
+    """Not a fault: the provider accepted the work and is still on it. The task re-checks later."""
+
+    code = "not_ready"
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class PermanentError(PipelineError):

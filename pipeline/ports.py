@@ -5,10 +5,13 @@ Every method raises only `pipeline.errors` types: adapters translate vendor exce
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from schemas.transcript import RawTranscript
+from schemas.analysis import CallMetrics, Insights, SemanticQuestion, SentimentReport
+from schemas.tenant import ClientContext
+from schemas.transcript import RawTranscript, Transcript
 
 
 class BlobStore(Protocol):
@@ -51,6 +54,77 @@ class Transcriber(Protocol):
         ProviderRejected when the provider refuses the work (e.g. a language it cannot do),
         InvalidInput for unusable options.
         """
+
+
+@dataclass(frozen=True)
+class TranscriptionRequest:
+    """What an asynchronous (cloud) transcription is asked to do."""
+
+    language: str | None = None  # None: detect the language
+    speaker_labels: bool = True  # mono: the provider separates speakers ("A", "B")
+    speakers_expected: int | None = 2
+    multichannel: bool = False  # stereo: one speaker per channel (channel "1", "2")
+    speech_models: list[str] | None = None
+    webhook_url: str | None = None  # the provider calls it when done (needs PUBLIC_BASE_URL)
+    webhook_auth_header_name: str | None = None
+    webhook_auth_header_value: str | None = None
+
+
+class AsyncTranscriber(Protocol):
+    """A provider that transcribes on its side: submit returns at once, check never waits.
+
+    Errors: TransientError for 429/5xx/timeouts/connection faults (retried), ProviderRejected for
+    other 4xx and for a transcript that ended in error (code `transcription_failed`, the provider's
+    message kept), InvalidInput for unusable options.
+    """
+
+    name: str
+    model: str
+
+    def submit(
+        self,
+        *,
+        audio: Path | None = None,
+        audio_url: str | None = None,
+        request: TranscriptionRequest,
+    ) -> str:
+        """Start a transcription of a local file (uploaded) or a URL; returns the provider's job id."""
+
+    def check(self, provider_job_id: str) -> RawTranscript | None:
+        """One status request: the transcript when completed, None while queued or processing."""
+
+
+class SpeakerSeparator(Protocol):
+    """Splits mono speech between speakers (local diarization)."""
+
+    name: str
+
+    def separate(self, audio: Path, raw: RawTranscript, *, speakers: int = 2) -> RawTranscript:
+        """Return `raw` with every segment's `speaker` set ("A", "B", …), segments split at word
+        boundaries where the speaker changes. Raises InvalidAudio if the audio cannot be read."""
+
+
+@dataclass(frozen=True)
+class AnalysisRequest:
+    transcript: Transcript  # role-attributed; utterance ids are what evidence cites
+    metrics: CallMetrics
+    sentiment: SentimentReport
+    context: ClientContext  # from the tenant's configuration, never from the request
+    questions: list[SemanticQuestion] = field(default_factory=list)
+    call_type: str | None = None
+
+
+class Analyzer(Protocol):
+    """Summary, intents, action items, outcome, violations and risk factors, each with evidence.
+
+    Errors: TransientError for passing provider faults (retried by the task), ProviderRejected for
+    refusals, PermanentError(code="analyzer_invalid_output") when the output stays invalid.
+    """
+
+    name: str
+    model: str
+
+    def analyze(self, request: AnalysisRequest) -> Insights: ...
 
 
 class SentimentScorer(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,7 +23,35 @@ class Settings(BaseSettings):
     max_json_bytes: int = Field(
         default=10 * 1024 * 1024, description="413 above this for JSON bodies (read whole)"
     )
-    transcriber: Literal["local"] = "local"
+    # Providers (README "Providers"). Tenants may override both choices; a cloud provider that is
+    # chosen but not configured fails the job (provider_not_configured): never a silent fallback.
+    transcriber: Literal["local", "assemblyai"] = "local"
+    analyzer: Literal["local", "gemini"] = "local"
+    admin_api_key: SecretStr | None = Field(default=None, description="Protects /v1/admin")
+    assemblyai_api_key: SecretStr | None = None
+    assemblyai_base_url: str = "https://api.assemblyai.com"
+    assemblyai_timeout_s: float = 30.0
+    assemblyai_speech_models: list[str] | None = Field(
+        default=None, description='JSON list, e.g. ["universal"]; None: the provider\'s default'
+    )
+    assemblyai_poll_schedule_s: list[float] = Field(
+        default=[3, 5, 10, 15, 20, 30, 45, 60, 60, 120, 120],
+        description="Re-check countdowns while AssemblyAI works (task retries, no slot held)",
+    )
+    provider_recheck_s: float = Field(
+        default=300.0, description="After the poll schedule: database-scheduled re-checks"
+    )
+    provider_webhook_secret: SecretStr | None = Field(
+        default=None, description="Signs AssemblyAI completion webhooks; default: derived"
+    )
+    gemini_api_key: SecretStr | None = None
+    gemini_base_url: str | None = None
+    gemini_model: str = "gemini-2.5-flash"
+    gemini_timeout_s: float = 60.0
+    gemini_output_attempts: int = Field(default=3, ge=1, description="Tries on invalid JSON")
+    gemini_chunk_chars: int = Field(default=60_000, description="Longer transcripts are chunked")
+    gemini_usd_per_mtok_in: float = 0.30
+    gemini_usd_per_mtok_out: float = 2.50
     whisper_model: str | None = Field(default=None, description="Path; default: bundled tiny.en")
     whisper_threads: int = 0  # 0: CTranslate2 decides
     log_level: str = "INFO"

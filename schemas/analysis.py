@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from schemas.common import Message, Role
@@ -70,6 +72,22 @@ class Finding(Message):
     evidence: list[Evidence] = Field(default_factory=list)
 
 
+class SemanticQuestion(Message):
+    """A yes/no question about the call that a scorecard item or rule asks the analyzer."""
+
+    id: str
+    question: str
+    role: Role | Literal["any"] = "any"  # whose behaviour the question is about
+
+
+class SemanticAnswer(Message):
+    id: str
+    answer: Literal["yes", "no", "na"]
+    rationale: str = ""
+    confidence: float | None = None
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
 class Insights(Message):
     """Summary, intents and findings from an analyzer (Gemini or the local one)."""
 
@@ -82,8 +100,11 @@ class Insights(Message):
     outcome: str | None = None
     violations: list[Finding] = Field(default_factory=list)
     risk_factors: list[Finding] = Field(default_factory=list)
+    semantic: list[SemanticAnswer] = Field(default_factory=list)  # answers to SemanticQuestions
     input_tokens: int = 0
     output_tokens: int = 0
+    estimated_cost_usd: float = 0.0
+    calls: int = 0  # provider requests made (chunks, retries on invalid output)
 
 
 class AnalysisArtifact(Message):

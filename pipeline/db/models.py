@@ -94,6 +94,10 @@ class Job(Base):
 
 class JobStep(Base):
     __tablename__ = "job_steps"
+    __table_args__ = (
+        Index("ix_job_steps_next_check", "next_check_at"),  # 0004_provider_checks
+        Index("ix_job_steps_provider_ref", "provider_ref"),
+    )
 
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     stage: Mapped[str] = mapped_column(String(20), primary_key=True)
@@ -106,6 +110,8 @@ class JobStep(Base):
     model: Mapped[str | None] = mapped_column(String(120))
     error_code: Mapped[str | None] = mapped_column(String(60))
     error_message: Mapped[str | None] = mapped_column(Text)
+    provider_ref: Mapped[str | None] = mapped_column(String(120))  # the provider's job id
+    next_check_at: Mapped[datetime | None]  # a database-scheduled re-check of a provider job
 
 
 class JobResult(Base):

@@ -54,4 +54,8 @@ def _from_audio(envelope: JobEnvelope, ctx: Context) -> RawTranscript:
         if fmt is None:
             raise InvalidAudio("the input is not a recognised audio format")
         validate_audio(path, fmt)
-        return ctx.transcriber.transcribe(path, language=envelope.options.language)
+        raw = ctx.transcriber.transcribe(path, language=envelope.options.language)
+        if raw.channels == 1 and not any(s.speaker for s in raw.segments):
+            # Mono: one channel carries both voices; separate them while the audio is at hand.
+            raw = ctx.separator.separate(path, raw, speakers=2)
+        return raw

@@ -1,0 +1,65 @@
+"""A tenant's configuration: client context for analysis, defaults, providers, packs and scorecards.
+
+Managed by the admin API and `callintel tenants config`; every change is a new version, and results
+record the version that analyzed and scored them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from schemas.common import Role, Strict
+from schemas.scorecard import Scorecard
+
+
+class IntentDef(Strict):
+    """One customer intent of the tenant's taxonomy; `examples` are phrases a customer would say."""
+
+    name: str = Field(min_length=1, max_length=80)
+    description: str = ""
+    examples: list[str] = Field(default_factory=list)
+
+
+class ClientContext(Strict):
+    """What the analyzer is told about the business. Comes from the tenant's config, never a request."""
+
+    business_description: str = ""
+    company_names: list[str] = Field(default_factory=list)  # also a role cue: the agent says these
+    policies: list[str] = Field(default_factory=list)
+    compliance_rules: list[str] = Field(default_factory=list)
+    risk_triggers: list[str] = Field(default_factory=list)  # phrases that raise the risk score
+    glossary: dict[str, str] = Field(
+        default_factory=dict
+    )  # term → meaning ("PTP" → promise to pay)
+    intents: list[IntentDef] = Field(default_factory=list)  # empty: the built-in taxonomy
+
+
+class JobDefaults(Strict):
+    """Options a job gets when its request does not say."""
+
+    language: str | None = None
+    channel_map: dict[int, Role] | None = None
+    call_type: str | None = None
+
+
+class ProviderChoice(Strict):
+    """Per-tenant provider overrides (None: the deployment's TRANSCRIBER / ANALYZER)."""
+
+    transcriber: Literal["local", "assemblyai"] | None = None
+    analyzer: Literal["local", "gemini"] | None = None
+    speech_models: list[str] | None = None
+    speakers_expected: int | None = Field(default=None, ge=1, le=10)
+
+
+class TenantConfig(Strict):
+    context: ClientContext = Field(default_factory=ClientContext)
+    defaults: JobDefaults = Field(default_factory=JobDefaults)
+    providers: ProviderChoice = Field(default_factory=ProviderChoice)
+    dedupe: Literal["off", "sha256", "external_id"] = "off"
+    retention_days: int | None = Field(default=None, ge=1)
+    packs: list[str] = Field(default_factory=list)  # shipped packs enabled for this tenant
+    scorecards: dict[str, Scorecard] = Field(
+        default_factory=dict, description="call_type → scorecard; key 'default' for any call type"
+    )
