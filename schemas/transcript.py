@@ -30,6 +30,16 @@ class Segment(Message):
     words: list[Word] = Field(default_factory=list)
 
 
+class Redaction(Message):
+    """Sensitive data removed from the text (e.g. a spoken card number); the text keeps a mask."""
+
+    kind: str  # "card_number", "security_code", …
+    start_ms: int
+    end_ms: int
+    utterance_id: str | None = None  # set once utterances exist (diarize)
+    detail: str = ""  # non-sensitive description, e.g. "16 digits, Luhn-valid"
+
+
 class RawTranscript(Message):
     """Artifact of the transcribe stage."""
 
@@ -41,6 +51,7 @@ class RawTranscript(Message):
     provider: str
     model: str | None = None
     audio_seconds: float = 0.0
+    redactions: list[Redaction] = Field(default_factory=list)
 
 
 class Utterance(Message):
@@ -63,3 +74,4 @@ class Transcript(Message):
     channels: int
     utterances: list[Utterance]
     diarization: str  # "channel", "labels", "none", ...
+    redactions: list[Redaction] = Field(default_factory=list)
