@@ -111,6 +111,7 @@ class JobStep(Base):
     error_code: Mapped[str | None] = mapped_column(String(60))
     error_message: Mapped[str | None] = mapped_column(Text)
     provider_ref: Mapped[str | None] = mapped_column(String(120))  # the provider's job id
+    provider_submitted_at: Mapped[datetime | None]
     next_check_at: Mapped[datetime | None]  # a database-scheduled re-check of a provider job
 
 
