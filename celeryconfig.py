@@ -50,6 +50,11 @@ beat_schedule = {
         "task": "maintenance.purge_idempotency_keys",
         "schedule": _s.reaper_interval_s,
     },
+    # Provider jobs (AssemblyAI) whose re-check is due: waits live in the database, not in a slot.
+    "provider-checks": {
+        "task": "maintenance.send_due_checks",
+        "schedule": _s.provider_check_tick_s,
+    },
     # Claims due webhook deliveries; their waits live in the database, not in countdowns.
     "webhooks-dispatch": {"task": "webhooks.dispatch_due", "schedule": _s.webhook_dispatch_s},
 }

@@ -20,7 +20,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    from api import events, health, jobs, openapi, problems, state, webhooks
+    from api import events, health, jobs, openapi, problems, provider_callbacks, state, webhooks
 
     @app.before_request
     def _limit_json_bodies() -> None:
@@ -35,4 +35,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(jobs.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(provider_callbacks.bp)
     return app

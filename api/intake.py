@@ -34,6 +34,7 @@ from pipeline.transcript_text import parse_text
 from schemas.api import JobOptionsIn, TranscriptJobIn
 from schemas.common import InputKind
 from schemas.envelope import JobEnvelope, JobInput, JobOptions
+from schemas.tenant import ProviderChoice
 
 SUPPORTED = "WAV, MP3, FLAC, OGG, M4A or WebM audio"
 
@@ -121,7 +122,7 @@ def _create(
         job_id=job_id,
         tenant_id=caller.tenant_id,
         input=stored,
-        options=_resolve_options(caller, options),
+        options=_resolve_options(app, caller, options, kind=stored.kind),
     )
     metadata = dict(options.metadata)
     if options.agent_id:
@@ -142,13 +143,23 @@ def _create(
         )
 
 
-def _resolve_options(caller: Caller, given: JobOptionsIn) -> JobOptions:
-    """The job's options: what the request says, else the tenant's defaults, else ours."""
+def _resolve_options(
+    app: AppState, caller: Caller, given: JobOptionsIn, *, kind: InputKind
+) -> JobOptions:
+    """The job's options: what the request says, else the tenant's defaults, else ours.
+
+    Providers are pinned here (the tenant's choice, else the deployment's), so every stage of the
+    job, and any re-drive of it, uses the same ones and the chain can route by them.
+    """
     defaults = JobOptions.model_validate(caller.config.get("defaults", {}))
+    chosen = ProviderChoice.model_validate(caller.config.get("providers") or {})
+    transcriber = chosen.transcriber or app.settings.transcriber
     return JobOptions(
         language=given.language or defaults.language,
         channel_map=given.channel_map or defaults.channel_map,
         call_type=given.call_type or defaults.call_type,
+        transcriber=transcriber if kind is InputKind.AUDIO else None,
+        analyzer=chosen.analyzer or app.settings.analyzer,
     )
 
 

@@ -143,6 +143,20 @@ def validate_wav(path: Path) -> None:
     raise InvalidAudio("WAV file has no data chunk (malformed or truncated before the audio)")
 
 
+def wav_channels(path: Path) -> int | None:
+    """The channel count of a WAV file, or None for other formats (only a decoder could tell)."""
+    with path.open("rb") as f:
+        file_size = os.fstat(f.fileno()).st_size
+        header = f.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return None
+        for chunk_id, size, _offset in _chunks(f, file_size):
+            if chunk_id == b"fmt " and size >= 16:
+                _, channels = struct.unpack("<HH", f.read(4))
+                return int(channels)
+    return None
+
+
 def _chunks(f: BinaryIO, file_size: int) -> Iterator[tuple[bytes, int, int]]:
     """Yield (id, declared size, offset of the body) for each RIFF chunk after the WAVE header."""
     position = 12

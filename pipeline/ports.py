@@ -37,6 +37,9 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None:
         """Remove `key`; removing a missing key is not an error (idempotent)."""
 
+    def presigned_url(self, key: str, *, expires_s: int) -> str | None:
+        """A time-limited URL anyone holding it can GET the object from, or None if unsupported."""
+
     def check(self) -> None:
         """Raise TransientError unless the store is reachable and writable (readiness probe)."""
 

@@ -16,10 +16,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from pipeline import artifacts
 from pipeline.context import Context
-from pipeline.db import jobs
+from pipeline.db import jobs, provider_checks
 from pipeline.db.models import utcnow
 from pipeline.db.session import transaction
-from pipeline.errors import TransientError
+from pipeline.errors import NotReady, TransientError
 from pipeline.stages import StageOutput, analyze, diarize, persist, score, transcribe
 from schemas.common import JobStatus, Stage
 from schemas.envelope import JobEnvelope
@@ -80,7 +80,11 @@ def _run_stage(
             )
             return None
     began = time.perf_counter()
-    output = STAGE_RUNNERS[stage](envelope, ctx)
+    try:
+        output = STAGE_RUNNERS[stage](envelope, ctx)
+    except NotReady as exc:
+        _park(ctx, envelope, stage, after_s=exc.retry_after_s or ctx.settings.provider_recheck_s)
+        return None
     if stage is not Stage.PERSIST:
         artifacts.save(ctx.blobs, key, output.artifact)
     with transaction(ctx.sessions, durable=False) as session:
@@ -92,6 +96,16 @@ def _run_stage(
         extra={"job_id": envelope.job_id, "stage": stage.value, "ms": _ms_since(began)},
     )
     return _advance(envelope, stage, key)
+
+
+def _park(ctx: Context, envelope: JobEnvelope, stage: Stage, *, after_s: float) -> None:
+    """A provider is still working: end this task cleanly and let the database schedule the check."""
+    with transaction(ctx.sessions) as session:
+        at = provider_checks.schedule_check(session, envelope.job_id, stage, after_s=after_s)
+    log.info(
+        "stage waits on its provider",
+        extra={"job_id": envelope.job_id, "stage": stage.value, "check_at": at.isoformat()},
+    )
 
 
 def fail(ctx: Context, envelope: JobEnvelope, stage: Stage, *, code: str, message: str) -> None:

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
         default=[3, 5, 10, 15, 20, 30, 45, 60, 60, 120, 120],
         description="Re-check countdowns while AssemblyAI works (task retries, no slot held)",
     )
+    provider_check_tick_s: float = Field(default=1.0, description="How often beat sends due checks")
+    storage_public: bool = Field(
+        default=False,
+        description="Providers can fetch from STORAGE_URL (presigned URLs); else bytes are uploaded",
+    )
     provider_recheck_s: float = Field(
         default=300.0, description="After the poll schedule: database-scheduled re-checks"
     )

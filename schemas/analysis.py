@@ -111,3 +111,4 @@ class AnalysisArtifact(Message):
     metrics: CallMetrics
     sentiment: SentimentReport
     insights: Insights | None = None
+    config_version: int | None = None  # the tenant configuration the analyzer was told

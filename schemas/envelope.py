@@ -24,6 +24,9 @@ class JobOptions(Message):
     language: str | None = None
     channel_map: dict[int, Role] = Field(default_factory=lambda: {0: Role.AGENT, 1: Role.CUSTOMER})
     call_type: str | None = None
+    # Providers chosen at intake (tenant override, else the deployment's); None: decided at run time.
+    transcriber: str | None = None
+    analyzer: str | None = None
 
 
 class JobEnvelope(Message):

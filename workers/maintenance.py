@@ -1,4 +1,5 @@
-"""Beat tasks: the outbox sweep, the stuck-job reaper and the purge of expired idempotency keys."""
+"""Beat tasks: the outbox sweep, the stuck-job reaper, provider re-checks and the purge of expired
+idempotency keys."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.db import idempotency, jobs
+from pipeline.db import idempotency, jobs, provider_checks
 from pipeline.db.models import Job, JobStep, utcnow
 from pipeline.db.session import transaction
 from pipeline.settings import Settings
@@ -87,3 +88,22 @@ def purge_idempotency_keys() -> int:
     """Delete expired Idempotency-Key rows (claims already ignore them; this only frees space)."""
     with transaction(worker_context().sessions) as session:
         return idempotency.purge_expired(session, now=utcnow())
+
+
+@app.task(name="maintenance.send_due_checks", ignore_result=True)
+def send_due_checks() -> int:
+    ctx = worker_context()
+    return send_checks(ctx.sessions, lease_s=ctx.settings.stage_hard_limit_s)
+
+
+def send_checks(sessions: sessionmaker[Session], *, lease_s: float) -> int:
+    """Re-send the chain of every job whose provider re-check is due.
+
+    The transcribe stage then checks the provider once; finished stages are skipped by their
+    artifacts. A send that is lost is repeated after `lease_s`.
+    """
+    with transaction(sessions) as session:
+        due = provider_checks.claim_due(session, lease_s=lease_s)
+        for job in due:
+            start_pipeline(JobEnvelope.model_validate(job.envelope))
+    return len(due)

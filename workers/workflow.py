@@ -5,22 +5,38 @@ from __future__ import annotations
 from celery import chain
 from celery.canvas import Signature
 
+from schemas.common import InputKind
 from schemas.envelope import JobEnvelope
 from workers import tasks
+
+# Queues by the kind of work (README "Queues"): waiting on a network provider costs a thread slot;
+# local models are CPU work and go where one slot is one core.
+NETWORK_TRANSCRIBE, LOCAL_TRANSCRIBE = "transcribe", "asr-local"
+NETWORK_ANALYZE, LOCAL_ANALYZE = "analyze", "default"
 
 
 def build_chain(envelope: JobEnvelope) -> Signature:
     """transcribe → diarize → analyze → score → persist; each task gets the previous envelope.
 
-    Stages whose artifact exists are skipped, so re-sending the chain resumes a job where it stopped.
+    Stages whose artifact exists are skipped, so re-sending the chain resumes a job where it stopped
+    (that is also how a provider re-check continues a job).
     """
     return chain(
-        tasks.transcribe.s(envelope.model_dump(mode="json")),
+        tasks.transcribe.s(envelope.model_dump(mode="json")).set(queue=_transcribe_queue(envelope)),
         tasks.diarize.s(),
-        tasks.analyze.s(),
+        tasks.analyze.s().set(queue=_analyze_queue(envelope)),
         tasks.score.s(),
         tasks.persist.s(),
     )
+
+
+def _transcribe_queue(envelope: JobEnvelope) -> str:
+    local = envelope.input.kind is InputKind.AUDIO and envelope.options.transcriber != "assemblyai"
+    return LOCAL_TRANSCRIBE if local else NETWORK_TRANSCRIBE
+
+
+def _analyze_queue(envelope: JobEnvelope) -> str:
+    return NETWORK_ANALYZE if envelope.options.analyzer == "gemini" else LOCAL_ANALYZE
 
 
 def start_pipeline(envelope: JobEnvelope) -> None:

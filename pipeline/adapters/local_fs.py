@@ -65,6 +65,9 @@ class LocalBlobStore:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def presigned_url(self, key: str, *, expires_s: int) -> str | None:
+        return None  # a local directory is never reachable by a provider
+
     def check(self) -> None:
         try:
             self.put_bytes(".health/probe", b"ok", content_type="text/plain")

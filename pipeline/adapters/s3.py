@@ -136,6 +136,17 @@ class S3BlobStore:
         except (BotoCoreError, ClientError) as exc:
             raise translate(exc, key) from exc
 
+    def presigned_url(self, key: str, *, expires_s: int) -> str | None:
+        try:
+            url: str = self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": self._key(key)},
+                ExpiresIn=expires_s,
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise translate(exc, key) from exc
+        return url
+
     def check(self) -> None:
         try:
             self.client.head_bucket(Bucket=self.bucket)

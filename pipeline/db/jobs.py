@@ -115,6 +115,7 @@ def finish_stage(
             duration_ms=_elapsed_ms(step.started_at, now, session),
             provider=func.coalesce(provider, step.provider),
             model=func.coalesce(model, step.model),
+            next_check_at=None,
         )
     )
     session.execute(update(job_rows).where(job_rows.c.id == job_id).values(updated_at=now))

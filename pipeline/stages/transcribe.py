@@ -1,4 +1,9 @@
-"""Transcribe: audio through the configured Transcriber, or a text transcript parsed into segments."""
+"""Transcribe: audio through the job's speech provider, or a text transcript parsed into segments.
+
+Local speech runs here, on the CPU. A cloud provider (AssemblyAI) is submitted to once and then
+re-checked: a check that finds it still working raises NotReady, the task ends, and the database
+schedules the next check, so no worker slot is held while the provider works.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +13,31 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
+from pipeline import provider_webhooks
 from pipeline.context import Context
-from pipeline.errors import InvalidAudio, InvalidInput
-from pipeline.media import AudioFormat, sniff, validate_audio
+from pipeline.db import provider_checks
+from pipeline.db.models import utcnow
+from pipeline.db.session import transaction
+from pipeline.db.tenant_config import load_config
+from pipeline.errors import InvalidAudio, InvalidInput, NotReady
+from pipeline.media import AudioFormat, sniff, validate_audio, wav_channels
+from pipeline.ports import TranscriptionRequest
 from pipeline.stages import StageOutput
 from pipeline.transcript_text import parse_text, turns_to_segments
 from schemas.api import TranscriptTurn
-from schemas.common import InputKind
+from schemas.common import InputKind, Stage
 from schemas.envelope import JobEnvelope
 from schemas.transcript import RawTranscript
 
 _TURNS = TypeAdapter(list[TranscriptTurn] | str)
+PRESIGNED_URL_TTL_S = 24 * 3600
 
 
 def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
     if envelope.input.kind is InputKind.TRANSCRIPT:
         return StageOutput(_from_text(envelope, ctx), provider="text", model=None)
-    raw = _from_audio(envelope, ctx)
+    provider = envelope.options.transcriber or ctx.settings.transcriber
+    raw = _from_provider(envelope, ctx) if provider == "assemblyai" else _from_audio(envelope, ctx)
     return StageOutput(raw, provider=raw.provider, model=raw.model)
 
 
@@ -47,15 +60,74 @@ def _from_text(envelope: JobEnvelope, ctx: Context) -> RawTranscript:
 
 def _from_audio(envelope: JobEnvelope, ctx: Context) -> RawTranscript:
     with tempfile.TemporaryDirectory(prefix="callintel-") as tmp:
-        path = Path(tmp) / f"input.{envelope.input.format or 'bin'}"
-        ctx.blobs.download(envelope.input.blob_key, path)
-        with path.open("rb") as fh:
-            fmt: AudioFormat | None = sniff(fh.read(64))
-        if fmt is None:
-            raise InvalidAudio("the input is not a recognised audio format")
-        validate_audio(path, fmt)
+        path = _download_checked(envelope, ctx, Path(tmp))
         raw = ctx.transcriber.transcribe(path, language=envelope.options.language)
         if raw.channels == 1 and not any(s.speaker for s in raw.segments):
             # Mono: one channel carries both voices; separate them while the audio is at hand.
             raw = ctx.separator.separate(path, raw, speakers=2)
         return raw
+
+
+def _download_checked(envelope: JobEnvelope, ctx: Context, folder: Path) -> Path:
+    path = folder / f"input.{envelope.input.format or 'bin'}"
+    ctx.blobs.download(envelope.input.blob_key, path)
+    with path.open("rb") as fh:
+        fmt: AudioFormat | None = sniff(fh.read(64))
+    if fmt is None:
+        raise InvalidAudio("the input is not a recognised audio format")
+    validate_audio(path, fmt)
+    return path
+
+
+def _from_provider(envelope: JobEnvelope, ctx: Context) -> RawTranscript:
+    """Submit once (the provider's id is kept), then check; NotReady while the provider works."""
+    with transaction(ctx.sessions) as session:
+        submitted = provider_checks.submission(session, envelope.job_id, Stage.TRANSCRIBE)
+    if submitted is None:
+        ref = _submit(envelope, ctx)
+        # Committed before anything else can fail, so a re-run checks instead of paying twice.
+        with transaction(ctx.sessions) as session:
+            submitted = provider_checks.record_submission(
+                session, envelope.job_id, Stage.TRANSCRIBE, ref=ref
+            )
+    raw = ctx.async_transcriber.check(submitted.ref)
+    if raw is None:
+        elapsed = (utcnow() - submitted.submitted_at).total_seconds()
+        delay = provider_webhooks.next_check_delay(
+            elapsed,
+            schedule=ctx.settings.assemblyai_poll_schedule_s,
+            long_wait_s=ctx.settings.provider_recheck_s,
+        )
+        raise NotReady("the speech provider is still transcribing", retry_after_s=delay)
+    return raw
+
+
+def _submit(envelope: JobEnvelope, ctx: Context) -> str:
+    with tempfile.TemporaryDirectory(prefix="callintel-") as tmp:
+        path = _download_checked(envelope, ctx, Path(tmp))
+        request = _request(envelope, ctx, channels=wav_channels(path))
+        url = None
+        if ctx.settings.storage_public:
+            url = ctx.blobs.presigned_url(envelope.input.blob_key, expires_s=PRESIGNED_URL_TTL_S)
+        if url is not None:
+            return ctx.async_transcriber.submit(audio_url=url, request=request)
+        return ctx.async_transcriber.submit(audio=path, request=request)
+
+
+def _request(envelope: JobEnvelope, ctx: Context, *, channels: int | None) -> TranscriptionRequest:
+    """Stereo: one speaker per channel (the channel map gives roles); else speaker labels."""
+    with transaction(ctx.sessions) as session:
+        providers = load_config(session, envelope.tenant_id).config.providers
+    stereo = channels == 2
+    token = provider_webhooks.token_for(envelope.job_id, ctx.settings)
+    webhook = provider_webhooks.callback_url(envelope.job_id, ctx.settings)
+    return TranscriptionRequest(
+        language=envelope.options.language,
+        speaker_labels=not stereo,
+        speakers_expected=None if stereo else (providers.speakers_expected or 2),
+        multichannel=stereo,
+        speech_models=providers.speech_models or ctx.settings.assemblyai_speech_models,
+        webhook_url=webhook if token else None,
+        webhook_auth_header_name=provider_webhooks.HEADER if webhook and token else None,
+        webhook_auth_header_value=token if webhook else None,
+    )
