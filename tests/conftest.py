@@ -7,6 +7,7 @@ set here at import time; everything else is handed to the app and the workers ex
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 
@@ -32,6 +33,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from moto.server import ThreadedMotoServer
+from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import create_app
@@ -93,7 +95,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment a subprocess needs to see the same configuration."""
     env = dict(os.environ)
     for name, value in settings.model_dump().items():
-        if value is not None:
+        if isinstance(value, SecretStr):
+            env[name.upper()] = value.get_secret_value()
+        elif isinstance(value, list | dict):
+            env[name.upper()] = json.dumps(value)
+        elif value is not None:
             env[name.upper()] = str(value)
     return env
 
