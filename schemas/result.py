@@ -31,7 +31,12 @@ class StageProvenance(Message):
 class Provenance(Message):
     stages: list[StageProvenance]
     rules_version: str
+    config_version: int | None = None  # the tenant configuration that analyzed and scored the call
+    scorecard: str | None = None  # "id@version"
     audio_seconds: float = 0.0
+    analyzer: str | None = None
+    analyzer_model: str | None = None
+    analyzer_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     estimated_cost_usd: float = 0.0

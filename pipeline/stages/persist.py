@@ -24,7 +24,10 @@ def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
         job = jobs.lock_job(session, envelope.job_id)
         if job is None:
             raise PermanentError("the job no longer exists", code="job_missing")
-        result = build_result(envelope, ctx, job, provenance=_provenance(session, envelope, ctx))
+        analysis = artifacts.load(ctx.blobs, envelope, Stage.ANALYZE, AnalysisArtifact)
+        score = artifacts.load(ctx.blobs, envelope, Stage.SCORE, ScoreArtifact)
+        provenance = _provenance(session, envelope, ctx, analysis=analysis, score=score)
+        result = build_result(envelope, ctx, job, provenance=provenance)
         jobs.complete_job(
             session,
             job,
@@ -58,8 +61,16 @@ def build_result(
     )
 
 
-def _provenance(session: Session, envelope: JobEnvelope, ctx: Context) -> Provenance:
+def _provenance(
+    session: Session,
+    envelope: JobEnvelope,
+    ctx: Context,
+    *,
+    analysis: AnalysisArtifact,
+    score: ScoreArtifact,
+) -> Provenance:
     raw = artifacts.load(ctx.blobs, envelope, Stage.TRANSCRIBE, RawTranscript)
+    insights = analysis.insights
     stages = [
         StageProvenance(
             stage=step.stage,
@@ -71,4 +82,16 @@ def _provenance(session: Session, envelope: JobEnvelope, ctx: Context) -> Proven
         for step in jobs.steps_of(session, envelope.job_id)
         if step.stage != Stage.PERSIST.value
     ]
-    return Provenance(stages=stages, rules_version=RULES_VERSION, audio_seconds=raw.audio_seconds)
+    return Provenance(
+        stages=stages,
+        rules_version=RULES_VERSION,
+        config_version=analysis.config_version,
+        scorecard=f"{score.scorecard_id}@{score.scorecard_version}",
+        audio_seconds=raw.audio_seconds,
+        analyzer=insights.provider if insights else None,
+        analyzer_model=insights.model if insights else None,
+        analyzer_calls=insights.calls if insights else 0,
+        input_tokens=insights.input_tokens if insights else 0,
+        output_tokens=insights.output_tokens if insights else 0,
+        estimated_cost_usd=insights.estimated_cost_usd if insights else 0.0,
+    )
