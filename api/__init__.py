@@ -20,7 +20,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    from api import events, health, jobs, openapi, problems, provider_callbacks, state, webhooks
+    from api import (
+        events,
+        health,
+        jobs,
+        openapi,
+        problems,
+        provider_callbacks,
+        rescore,
+        state,
+        webhooks,
+    )
 
     @app.before_request
     def _limit_json_bodies() -> None:
@@ -36,4 +46,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(events.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(provider_callbacks.bp)
+    app.register_blueprint(rescore.bp)
     return app

@@ -7,7 +7,8 @@ from celery import Celery
 
 def create_celery() -> Celery:
     celery = Celery(
-        "callintel", include=["workers.tasks", "workers.maintenance", "workers.webhooks"]
+        "callintel",
+        include=["workers.tasks", "workers.maintenance", "workers.webhooks", "workers.rescore"],
     )
     celery.config_from_object("celeryconfig")
     return celery

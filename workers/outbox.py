@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.db import jobs
 from pipeline.db.models import Job, OutboxMessage, utcnow
+from pipeline.db.rescores import TOPIC_RESCORE
 from pipeline.db.session import transaction
 from schemas.envelope import JobEnvelope
+from workers.rescore import send_rescore
 from workers.workflow import start_pipeline
 
 log = logging.getLogger(__name__)
@@ -53,5 +55,7 @@ def _dispatch(session: Session, row: OutboxMessage) -> None:
         job = session.get(Job, row.job_id)
         if job is not None:
             start_pipeline(JobEnvelope.model_validate(job.envelope))
+    elif row.topic == TOPIC_RESCORE:
+        send_rescore(str(row.payload["rescore_id"]), analyzer=row.payload.get("analyzer"))
     # Job events (job.completed, job.failed) do not pass through here: their webhook deliveries are
     # written in the job's final transaction (pipeline/webhooks/deliveries.py) and beat sends them.

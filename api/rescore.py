@@ -1,0 +1,170 @@
+"""Re-scoring: `POST /v1/jobs/{id}/rescore`, bulk `POST /v1/rescore`, and `GET /v1/rescores…`.
+
+A rescore re-runs score (optionally analyze) from stored artifacts with the tenant's current
+configuration; no transcription is repeated. The work runs on a worker; these views only queue it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, request
+from pydantic import BaseModel, ValidationError
+
+from api.auth import require_caller
+from api.idempotency import idempotent
+from api.intake import strict_json
+from api.jobs import JOB_ID
+from api.problems import ApiProblem, validation_problem
+from api.state import AppState, state
+from pipeline.db import rescores
+from pipeline.db.models import Job
+from pipeline.db.rescore_models import Rescore
+from pipeline.db.session import transaction
+from pipeline.ids import new_id
+from pipeline.rescore import TERMINAL
+from schemas.common import JobStatus
+from schemas.rescore import (
+    BulkRescoreIn,
+    ItemChange,
+    RescoreBatchView,
+    RescoreIn,
+    RescoreList,
+    RescoreView,
+    ScoreSummary,
+)
+from workers.outbox import relay
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+bp = Blueprint("rescore", __name__, url_prefix="/v1")
+
+
+@bp.post("/jobs/<job_id>/rescore")
+@idempotent()
+def rescore_job(job_id: str) -> Response:
+    caller, app = require_caller(), state()
+    given = _body(RescoreIn)
+    with transaction(app.sessions) as session:
+        job = session.get(Job, job_id) if JOB_ID.fullmatch(job_id) else None
+        if job is None or job.tenant_id != caller.tenant_id:
+            raise ApiProblem(404, "not_found", "no such job")
+        if job.status != JobStatus.COMPLETED.value:
+            raise ApiProblem(
+                409,
+                "job_not_completed",
+                f"only completed jobs can be re-scored; the job is {job.status}",
+            )
+        row = rescores.create_rescore(session, job, reanalyze=given.reanalyze)
+        view = rescore_view(row)
+    _publish(app, [job_id])
+    response = _json(view, status=202)
+    response.headers["Location"] = view.links["self"]
+    return response
+
+
+@bp.post("/rescore")
+@idempotent()
+def rescore_bulk() -> Response:
+    caller, app = require_caller(), state()
+    given = _body(BulkRescoreIn)
+    batch_id = new_id("rsb")
+    with transaction(app.sessions) as session:
+        selected = rescores.completed_jobs(
+            session, caller.tenant_id, given.filter, limit=given.limit
+        )
+        rows = [
+            rescores.create_rescore(session, job, reanalyze=given.reanalyze, batch_id=batch_id)
+            for job in selected
+        ]
+        views = [rescore_view(row) for row in rows]
+    _publish(app, [v.job_id for v in views])
+    body = RescoreBatchView(
+        batch_id=batch_id,
+        count=len(views),
+        rescores=views,
+        links={"self": f"/v1/rescores?batch_id={batch_id}"},
+    )
+    return _json(body, status=202)
+
+
+@bp.get("/rescores/<rescore_id>")
+def get_rescore(rescore_id: str) -> Response:
+    caller, app = require_caller(), state()
+    with app.sessions() as session:
+        row = rescores.get_rescore(session, caller.tenant_id, rescore_id)
+        if row is None:
+            raise ApiProblem(404, "not_found", "no such rescore")
+        return _json(rescore_view(row))
+
+
+@bp.get("/rescores")
+def list_rescores() -> Response:
+    caller, app = require_caller(), state()
+    with app.sessions() as session:
+        rows = rescores.list_rescores(
+            session,
+            caller.tenant_id,
+            batch_id=request.args.get("batch_id"),
+            job_id=request.args.get("job_id"),
+            limit=1000,
+        )
+        return _json(RescoreList(data=[rescore_view(r) for r in rows]))
+
+
+def rescore_view(row: Rescore) -> RescoreView:
+    new = row.new_score
+    return RescoreView(
+        id=row.id,
+        job_id=row.job_id,
+        batch_id=row.batch_id,
+        status=row.status,
+        reanalyze=row.reanalyze,
+        config_version=row.config_version,
+        old=ScoreSummary.model_validate(row.old_score) if row.old_score else None,
+        new=_summary(new) if new else None,
+        changes=[ItemChange.model_validate(c) for c in (row.changes or {}).get("items", [])]
+        if row.status in TERMINAL and row.changes is not None
+        else None,
+        error={"code": row.error_code, "message": row.error_message or ""}
+        if row.error_code
+        else None,
+        created_at=row.created_at,
+        completed_at=row.completed_at,
+        links={
+            "self": f"/v1/rescores/{row.id}",
+            "job": f"/v1/jobs/{row.job_id}",
+            "result": f"/v1/jobs/{row.job_id}/result",
+        },
+    )
+
+
+def _summary(score: dict[str, Any]) -> ScoreSummary:
+    from pipeline.rescore import summary
+    from schemas.scorecard import ScoreArtifact
+
+    return summary(ScoreArtifact.model_validate(score))
+
+
+def _body(model: type[M]) -> M:
+    data = request.get_data()
+    if not data:
+        return model()
+    if request.mimetype != "application/json":
+        raise ApiProblem(415, "unsupported_media_type", "send the options as application/json")
+    try:
+        return model.model_validate(strict_json(data))
+    except ValidationError as exc:
+        raise validation_problem(exc) from exc
+
+
+def _publish(app: AppState, job_ids: list[str]) -> None:
+    try:
+        relay(app.sessions, job_ids=job_ids)
+    except Exception:
+        log.warning("publish deferred to the outbox sweep", exc_info=True)
+
+
+def _json(model: BaseModel, *, status: int = 200) -> Response:
+    return Response(model.model_dump_json(), status=status, mimetype="application/json")
