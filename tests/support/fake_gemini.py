@@ -217,7 +217,10 @@ class FakeGemini:
 
     def _generate_response(self, text: str) -> dict[str, Any]:
         u = self.usage
-        candidate = {"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": "STOP"}
+        candidate = {
+            "content": {"parts": [{"text": text}], "role": "model"},
+            "finishReason": "STOP",
+        }
         return {
             "candidates": [candidate],
             "usageMetadata": {

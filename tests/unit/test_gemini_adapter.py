@@ -79,7 +79,10 @@ def test_happy_path_insights_evidence_usage_and_answers(fake: FakeGemini, make: 
     ]
     [risk] = insights.risk_factors
     assert (risk.evidence[0].utterance_id, risk.evidence[0].start_ms) == ("u0004", 12000)
-    assert [(a.id, a.answer) for a in insights.semantic] == [("greeting", "yes"), ("disclosure", "yes")]
+    assert [(a.id, a.answer) for a in insights.semantic] == [
+        ("greeting", "yes"),
+        ("disclosure", "yes"),
+    ]
     assert all(a.evidence[0].start_ms == 0 for a in insights.semantic)
     assert (insights.input_tokens, insights.output_tokens, insights.calls) == (1000, 250, 1)
     assert insights.estimated_cost_usd == pytest.approx((1000 * PRICE_IN + 250 * PRICE_OUT) / 1e6)
@@ -155,7 +158,13 @@ def test_invalid_output_every_time_is_permanent(fake: FakeGemini, make: Make, ba
 
 
 def test_free_form_answer_is_invalid_output(fake: FakeGemini, make: Make) -> None:
-    answer = {"id": "greeting", "answer": "probably", "rationale": "", "utterance_id": "", "quote": ""}
+    answer = {
+        "id": "greeting",
+        "answer": "probably",
+        "rationale": "",
+        "utterance_id": "",
+        "quote": "",
+    }
     payload = {
         "summary": "s",
         "intents": [],
@@ -189,7 +198,9 @@ def test_rate_limit_and_server_errors_are_transient_and_not_retried_by_the_sdk(
     assert len(fake.requests) == 1  # Celery is the one retry layer
 
 
-@pytest.mark.parametrize(("code", "error_code"), [(403, "provider_auth"), (404, "provider_rejected")])
+@pytest.mark.parametrize(
+    ("code", "error_code"), [(403, "provider_auth"), (404, "provider_rejected")]
+)
 def test_other_client_errors_are_rejections(
     fake: FakeGemini, make: Make, code: int, error_code: str
 ) -> None:
@@ -224,7 +235,10 @@ def test_timeout_is_transient(fake: FakeGemini, make: Make) -> None:
 
 
 def test_long_transcript_is_chunked_never_truncated(fake: FakeGemini, make: Make) -> None:
-    lines = [(Role.AGENT if n % 2 == 0 else Role.CUSTOMER, f"Sentence number {n} of the call.") for n in range(9)]
+    lines = [
+        (Role.AGENT if n % 2 == 0 else Role.CUSTOMER, f"Sentence number {n} of the call.")
+        for n in range(9)
+    ]
     call = request(lines)
     chunks = chunk_utterances(call.transcript.utterances, max_chars=120)
     assert len(chunks) > 2
@@ -272,7 +286,13 @@ def test_invalid_citations_are_grounded_or_dropped(fake: FakeGemini, make: Make)
         "violations": [finding | {"utterance_id": "u0999", "quote": "invented"}],
         "risk_factors": [finding | {"utterance_id": "u0002", "quote": "words nobody said"}],
         "answers": [
-            {"id": "greeting", "answer": " No", "rationale": "r", "utterance_id": "u0001", "quote": "THANK   you"},
+            {
+                "id": "greeting",
+                "answer": " No",
+                "rationale": "r",
+                "utterance_id": "u0001",
+                "quote": "THANK   you",
+            },
             {"id": "unasked", "answer": "yes", "rationale": "", "utterance_id": "", "quote": ""},
         ],
     }
@@ -284,8 +304,11 @@ def test_invalid_citations_are_grounded_or_dropped(fake: FakeGemini, make: Make)
     assert insights.risk_factors[0].evidence[0].quote == CALL[1][1]
     assert insights.risk_factors[0].severity == "high"
     assert [(i.name, i.confidence) for i in insights.intents] == [("billing_dispute", 1.0)]
-    assert [(a.id, a.answer) for a in insights.semantic] == [("greeting", "no"), ("disclosure", "na")]
-    assert insights.semantic[0].evidence[0].quote == "THANK you"
+    assert [(a.id, a.answer) for a in insights.semantic] == [
+        ("greeting", "no"),
+        ("disclosure", "na"),
+    ]
+    assert insights.semantic[0].evidence[0].quote == "Thank you"  # spelled as said
     assert insights.outcome is None
 
 
@@ -293,5 +316,8 @@ def test_silent_call_makes_no_request(fake: FakeGemini, make: Make) -> None:
     insights = make().analyze(request([]))
 
     assert fake.requests == []
-    assert [(a.id, a.answer) for a in insights.semantic] == [("greeting", "na"), ("disclosure", "na")]
+    assert [(a.id, a.answer) for a in insights.semantic] == [
+        ("greeting", "na"),
+        ("disclosure", "na"),
+    ]
     assert insights.calls == 0
