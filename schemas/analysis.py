@@ -105,6 +105,7 @@ class Insights(Message):
     output_tokens: int = 0
     estimated_cost_usd: float = 0.0
     calls: int = 0  # provider requests made (chunks, retries on invalid output)
+    prompt_hash: str | None = None  # which prompt template produced this (LLM analyzers)
 
 
 class AnalysisArtifact(Message):

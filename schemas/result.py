@@ -37,6 +37,7 @@ class Provenance(Message):
     analyzer: str | None = None
     analyzer_model: str | None = None
     analyzer_calls: int = 0
+    prompt_hash: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
     estimated_cost_usd: float = 0.0

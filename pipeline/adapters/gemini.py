@@ -15,7 +15,7 @@ from google import genai
 from google.genai import errors, types
 from pydantic import ValidationError
 
-from pipeline.analysis.prompt import build_prompt, chunk_utterances, merge
+from pipeline.analysis.prompt import build_prompt, chunk_utterances, merge, prompt_hash
 from pipeline.errors import PermanentError, PipelineError, ProviderRejected, TransientError
 from pipeline.ports import AnalysisRequest
 from schemas.analysis import Insights, SemanticAnswer
@@ -131,6 +131,7 @@ class GeminiAnalyzer:
                 "output_tokens": usage.output_tokens,
                 "calls": usage.calls,
                 "estimated_cost_usd": round(cost, 6),
+                "prompt_hash": prompt_hash(),
             }
         )
 

@@ -91,6 +91,7 @@ def _provenance(
         analyzer=insights.provider if insights else None,
         analyzer_model=insights.model if insights else None,
         analyzer_calls=insights.calls if insights else 0,
+        prompt_hash=insights.prompt_hash if insights else None,
         input_tokens=insights.input_tokens if insights else 0,
         output_tokens=insights.output_tokens if insights else 0,
         estimated_cost_usd=insights.estimated_cost_usd if insights else 0.0,
