@@ -43,6 +43,7 @@ DEFAULT_SCRIPT: tuple[tuple[str, str], ...] = (
     ("customer", "Thanks, I really need it for work."),
 )
 _STATUS_ERRORS = {
+    400: "Invalid request",
     401: AUTH_ERROR,
     403: "Forbidden",
     429: "Too Many Requests: rate limit exceeded",
