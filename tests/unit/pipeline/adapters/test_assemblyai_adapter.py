@@ -18,7 +18,6 @@ from tests.support.fake_assemblyai import FakeAssemblyAI
 from tests.support.receiver import receiver
 
 # The SDK calls pydantic's deprecated .dict()/.parse_obj(); that is the vendor's, not ours.
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:assemblyai.*")
 
 KEY = "aai-test-key-5f1e9c"
 AUDIO_URL = "https://calls.example.com/call-1.wav"
