@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from pipeline.rules.facts import CallFacts, number, window_bounds
-from pipeline.rules.phrases import Hit, phrase_hits
+from pipeline.rules.phrases import Hit, compiled, phrase_hits
 from pipeline.rules.validation import walk
 from schemas.analysis import Finding
 from schemas.common import Role
@@ -97,7 +97,8 @@ def _language(facts: CallFacts, code: str, lexicon: Sequence[str], severity: str
     hits = _said(facts, lexicon)
     if not hits:
         return []
-    words = sorted({h.phrase for h in hits})
+    heard = [h.utterance.text for h in hits]
+    words = [w for w in lexicon if any(compiled(w, regex=False).search(t) for t in heard)]
     return [
         Finding(
             code=code,
