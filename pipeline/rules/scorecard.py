@@ -1,319 +1,176 @@
-"""Scorecard evaluation: answer each item from transcript and metrics, with rationale and evidence.
+"""Scorecard v2: validate a card, answer each item with the rule engine, and add it all up.
 
-`evaluate` is pure and deterministic; `load_default_scorecard` reads the packaged default card.
+Points: an item earns `weight * points[answer]` of `weight * max(points)`; N/A (when allowed)
+leaves the denominator. yes_no answers come straight from the rule; scale/choice answers from
+the first `level` holding the rule's measured value (none: the lowest answer). An item "fails"
+on its lowest answer; auto-fail then zeroes its section or the whole card, unless the evidence
+is too uncertain (low role or ASR confidence), in which case the item needs review instead.
 """
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from importlib import resources
-from itertools import islice
-from typing import Literal, NamedTuple
+from statistics import fmean
 
-from pydantic import BaseModel
+from pydantic import ValidationError
 
 from pipeline.errors import InvalidInput
 from pipeline.rules import RULES_VERSION
-from pipeline.rules.metrics import call_duration_ms, in_time_order
-from schemas.analysis import CallMetrics, Evidence, NonTalk, RoleMetrics
+from pipeline.rules.engine import RuleResult, evaluate_rule, rule_roles
+from pipeline.rules.facts import CallFacts, number
+from pipeline.rules.risk import assess_risk
+from pipeline.rules.validation import card_problems, walk
+from schemas.analysis import Evidence, SemanticQuestion
 from schemas.common import Role
+from schemas.rules import SemanticRule
 from schemas.scorecard import (
-    Criterion,
     ItemScore,
+    ReviewPolicy,
     ScoreArtifact,
     Scorecard,
     ScorecardItem,
-    ScorecardSection,
     SectionScore,
 )
-from schemas.transcript import Transcript, Utterance
 
-Answer = Literal["yes", "no", "na"]
-MAX_EVIDENCE = 3
-QUOTE_CHARS = 160
 DIGITS = 4
 AUTO_FAIL_BAND = "fail"
 INVALID_SCORECARD = "invalid_scorecard"
-NO_AGENT_RATIONALE = (
-    "N/A: no agent speech was identified on this call (for example mono audio without "
-    "speaker separation), so this item cannot be judged."
-)
-_SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)")
-_WORD = re.compile(r"\w+")
-_ROLE_VALUES = frozenset(role.value for role in Role)
-_ROLE_NAMES = {Role.AGENT: "Agent", Role.CUSTOMER: "Customer", Role.UNKNOWN: "An unknown speaker"}
 
 
-class _Verdict(NamedTuple):
-    answer: Answer
-    rationale: str
-    evidence: list[Evidence]
-
-
-@dataclass(frozen=True)
-class _Call:
-    utterances: list[Utterance]  # time order
-    duration_ms: int
-    metrics: CallMetrics
-    has_agent: bool
-
-
-class _Hit(NamedTuple):
-    utterance: Utterance
-    phrase: str
-    match: re.Match[str]
-
-
-# Every path a card may name resolves on this sample; paths that do not are typos.
-_SAMPLE_METRICS = CallMetrics(
-    duration_ms=0,
-    by_role={role: RoleMetrics(utterances=1) for role in Role},
-    non_talk=NonTalk(),
-    longest_monologue=Evidence(utterance_id="", quote="", start_ms=0, end_ms=0),
-    longest_monologue_role=Role.AGENT,
-)
-
-
-# ---- scorecard validation -------------------------------------------------------------------
+def no_speech_rationale(role: Role) -> str:
+    return (
+        f"N/A: no {role.value} speech was identified on this call (for example mono audio "
+        "without speaker separation), so this item cannot be judged."
+    )
 
 
 def validate_scorecard(card: Scorecard) -> None:
-    """Raise InvalidInput (code invalid_scorecard) naming the first item that cannot be evaluated.
+    """Raise InvalidInput(code="invalid_scorecard") naming the path of the first problem:
+    duplicate ids, unknown metric paths, regexes that do not compile, points that make no sense."""
+    for path, problem in card_problems(card):
+        raise InvalidInput(
+            f"scorecard {card.id}@{card.version}: {path}: {problem}", code=INVALID_SCORECARD
+        )
 
-    Run on upload so a tenant hears about a typo at once; `evaluate` runs it too, so a bad card
-    fails the job with a stable code instead of silently marking items N/A.
-    """
+
+def parse_scorecard(data: object) -> Scorecard:
+    """A validated card from client data (a dict or JSON text); InvalidInput on any problem."""
+    try:
+        if isinstance(data, str | bytes):
+            card = Scorecard.model_validate_json(data)
+        else:
+            card = Scorecard.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = ".".join(str(part) for part in first["loc"])
+        raise InvalidInput(f"scorecard: {path}: {first['msg']}", code=INVALID_SCORECARD) from exc
+    validate_scorecard(card)
+    return card
+
+
+def semantic_questions(card: Scorecard) -> list[SemanticQuestion]:
+    """The questions the analyzer must answer before this card is scored (one per id)."""
+    found: dict[str, SemanticQuestion] = {}
     for section in card.sections:
         for item in section.items:
-            problem = _criterion_problem(item.criterion)
-            if problem:
-                raise InvalidInput(
-                    f"scorecard {card.id}@{card.version} item {item.id!r}: {problem}",
-                    code=INVALID_SCORECARD,
-                )
+            for rule in walk(item.evaluator):
+                if isinstance(rule, SemanticRule) and rule.id not in found:
+                    found[rule.id] = SemanticQuestion(
+                        id=rule.id, question=rule.question, role=rule.role
+                    )
+    return list(found.values())
 
 
-def _criterion_problem(criterion: Criterion) -> str | None:
-    if criterion.window != "all" and (criterion.within_ms is None or criterion.within_ms < 0):
-        return f"window {criterion.window!r} needs a non-negative within_ms"
-    if criterion.type == "phrase":
-        if not criterion.phrases or not all(_WORD.search(p) for p in criterion.phrases):
-            return "a phrase criterion needs phrases, each with at least one word"
-        return None
-    return _metric_problem(criterion)
+# ---- one item -------------------------------------------------------------------------------
 
 
-def _metric_problem(criterion: Criterion) -> str | None:
-    if criterion.metric is None:
-        return "a metric criterion needs a metric path"
-    if criterion.min is None and criterion.max is None:
-        return "a metric criterion needs min, max or both"
-    try:
-        _metric_node(_SAMPLE_METRICS, criterion.metric)
-    except LookupError as exc:
-        return str(exc)
+def review_reason(
+    item: ScorecardItem, evidence: Sequence[Evidence], facts: CallFacts, policy: ReviewPolicy
+) -> str | None:
+    """Why a failing auto-fail item must not fail the call on its own, or None when its evidence
+    is solid: a cited utterance (or the role the item is about) rests on uncertain role
+    attribution, or a cited utterance on uncertain speech recognition."""
+    for e in evidence:
+        u = facts.by_id.get(e.utterance_id)
+        if u is None:
+            continue
+        if u.role_confidence < policy.role_confidence_min:
+            return f"{u.id} is attributed to the {u.role.value} with confidence {number(u.role_confidence)} (< {number(policy.role_confidence_min)})."
+        if u.confidence is not None and u.confidence < policy.asr_confidence_min:
+            return f"{u.id} was transcribed with confidence {number(u.confidence)} (< {number(policy.asr_confidence_min)})."
+    for role in sorted(rule_roles(item.evaluator)):
+        spoken = [u.role_confidence for u in facts.utterances if u.role == role]
+        if spoken and fmean(spoken) < policy.role_confidence_min:
+            return f"the {role.value}'s speech is attributed with mean confidence {number(fmean(spoken))} (< {number(policy.role_confidence_min)})."
     return None
 
 
-# ---- metric items ---------------------------------------------------------------------------
+def _judge(item: ScorecardItem, facts: CallFacts) -> RuleResult:
+    for role in sorted(rule_roles(item.evaluator)):
+        if role != Role.UNKNOWN and not facts.spoke(role):
+            return RuleResult(None, no_speech_rationale(role))
+    return evaluate_rule(item.evaluator, facts)
 
 
-def _metric_node(metrics: CallMetrics, path: str) -> float | list[object] | None:
-    """Value at a dotted path, or None when it was not measured on this call (a None field, or a
-    role that never spoke: its zeros mean nothing). A list (of instances) is returned as is.
-    Raises LookupError for a path that names no number or list."""
-    node: object = metrics
-    for part in path.split("."):
-        if node is None:
-            return None
-        if isinstance(node, dict):
-            if part not in _ROLE_VALUES:
-                raise LookupError(f"unknown role {part!r} in metric {path!r}")
-            found = node.get(Role(part))
-            node = found if isinstance(found, RoleMetrics) and found.utterances else None
-        elif isinstance(node, BaseModel) and part in type(node).model_fields:
-            node = getattr(node, part)
-        else:
-            raise LookupError(f"unknown metric {path!r}")
-    if node is None or isinstance(node, list):
-        return node
-    if isinstance(node, int | float) and not isinstance(node, bool):
-        return float(node)
-    raise LookupError(f"metric {path!r} is not a number or a list")
+def _answer(item: ScorecardItem, result: RuleResult) -> str:
+    points = item.answer_points()
+    lowest = min(points, key=lambda a: points[a])
+    if result.holds is None:
+        return "na" if item.na_allowed else lowest
+    if item.answer_type == "yes_no":
+        return "yes" if result.holds else "no"
+    if result.value is None:
+        return "na" if item.na_allowed else lowest
+    for level in item.levels:
+        if (level.min is None or result.value >= level.min) and (
+            level.max is None or result.value <= level.max
+        ):
+            return level.answer
+    return lowest
 
 
-def _metric_verdict(criterion: Criterion, metrics: CallMetrics) -> _Verdict:
-    path = criterion.metric or ""
-    node = _metric_node(metrics, path)
-    if node is None:
-        return _Verdict("na", f"N/A: {path} was not measured on this call.", [])
-    value = float(len(node)) if isinstance(node, list) else node
-    low, high = criterion.min, criterion.max
-    within = (low is None or value >= low) and (high is None or value <= high)
-    rationale = f"{path} was {_number(value)} (allowed: {_allowed(low, high)})."
-    return _Verdict("yes" if within else "no", rationale, _metric_evidence(metrics, path, node))
-
-
-def _metric_evidence(metrics: CallMetrics, path: str, node: object) -> list[Evidence]:
-    """Evidence a reviewer can play back: listed instances, or the longest monologue."""
-    if isinstance(node, list):
-        return [e for e in node if isinstance(e, Evidence)][:MAX_EVIDENCE]
-    if path.startswith("longest_monologue") and metrics.longest_monologue is not None:
-        return [metrics.longest_monologue]
-    return []
-
-
-def _number(value: float) -> str:
-    return f"{round(value, 2):g}"
-
-
-def _allowed(low: float | None, high: float | None) -> str:
-    if low is not None and high is not None:
-        return f"{_number(low)} to {_number(high)}"
-    if high is not None:
-        return f"at most {_number(high)}"
-    return f"at least {_number(low or 0.0)}"
-
-
-# ---- phrase items ---------------------------------------------------------------------------
-
-
-def phrase_pattern(phrase: str) -> re.Pattern[str]:
-    """Case-insensitive, word-bounded; any run of spaces or punctuation may separate the words,
-    so "thank you for calling" matches "Thank you, for  calling!" but not "thank your"."""
-    words = _WORD.findall(phrase.lower())
-    body = r"[\W_]+".join(map(re.escape, words))
-    return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
-
-
-def _in_window(utterance: Utterance, criterion: Criterion, duration_ms: int) -> bool:
-    """An utterance counts when any part of it falls in the window, edges included: turns are
-    the unit of time a transcript gives us."""
-    within = criterion.within_ms
-    if criterion.window == "all" or within is None:
-        return True
-    if criterion.window == "first":
-        return utterance.start_ms <= within
-    return utterance.end_ms >= duration_ms - within
-
-
-def _hits(criterion: Criterion, call: _Call) -> Iterator[_Hit]:
-    """The earliest matching phrase of each eligible utterance, in time order."""
-    patterns = [(phrase, phrase_pattern(phrase)) for phrase in criterion.phrases]
-    for u in call.utterances:
-        if criterion.role not in ("any", u.role):
-            continue
-        if not _in_window(u, criterion, call.duration_ms):
-            continue
-        found = [(m, phrase) for phrase, pattern in patterns if (m := pattern.search(u.text))]
-        if found:
-            match, phrase = min(found, key=lambda f: f[0].start())
-            yield _Hit(u, phrase, match)
-
-
-def _phrase_verdict(criterion: Criterion, call: _Call) -> _Verdict:
-    hits = list(islice(_hits(criterion, call), MAX_EVIDENCE))
-    if not hits:
-        return _Verdict("yes" if criterion.negate else "no", _not_said(criterion), [])
-    first = hits[0]
-    rationale = (
-        f"{_ROLE_NAMES[first.utterance.role]} said '{first.phrase}' "
-        f"at {clock(first.utterance.start_ms)}."
-    )
-    evidence = [_phrase_evidence(hit) for hit in hits]
-    return _Verdict("no" if criterion.negate else "yes", rationale, evidence)
-
-
-def _not_said(criterion: Criterion) -> str:
-    listed = [f"'{p}'" for p in criterion.phrases[:3]]
-    more = len(criterion.phrases) - len(listed)
-    phrases = ", ".join(listed) + (f" or {more} similar phrases" if more else "")
-    window = ""
-    if criterion.window != "all" and criterion.within_ms is not None:
-        window = f" in the {criterion.window} {criterion.within_ms / 1000:g} s"
-    if criterion.role == "any":
-        return f"No one said {phrases}{window}."
-    return f"{_ROLE_NAMES[criterion.role]} did not say {phrases}{window}."
-
-
-def _phrase_evidence(hit: _Hit) -> Evidence:
-    u = hit.utterance
-    quote = quote_around(u.text, hit.match.start(), hit.match.end())
-    return Evidence(utterance_id=u.id, quote=quote, start_ms=u.start_ms, end_ms=u.end_ms)
-
-
-def quote_around(text: str, start: int, end: int, *, limit: int = QUOTE_CHARS) -> str:
-    """The sentence holding text[start:end], cut to about `limit` characters around the match."""
-    lo, hi = 0, len(text)
-    for mark in _SENTENCE_END.finditer(text):
-        if mark.end() <= start:
-            lo = mark.end()
-        elif mark.start() >= end:
-            hi = mark.end()
-            break
-    sentence = text[lo:hi]
-    if len(sentence) <= limit:
-        return sentence.strip()
-    cut = max(0, min(start - lo - limit // 3, len(sentence) - limit))
-    head = "…" if cut > 0 else ""
-    tail = "…" if cut + limit < len(sentence) else ""
-    return head + sentence[cut : cut + limit].strip() + tail
-
-
-def clock(ms: int) -> str:
-    """m:ss (h:mm:ss past an hour), as a reviewer would scrub to it."""
-    minutes, seconds = divmod(max(0, ms) // 1000, 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
-
-
-# ---- scoring --------------------------------------------------------------------------------
-
-
-def _evaluate_item(item: ScorecardItem, call: _Call) -> ItemScore:
-    if item.na_when_no_agent and not call.has_agent:
-        verdict = _Verdict("na", NO_AGENT_RATIONALE, [])
-    elif item.criterion.type == "phrase":
-        verdict = _phrase_verdict(item.criterion, call)
-    else:
-        verdict = _metric_verdict(item.criterion, call.metrics)
+def score_item(item: ScorecardItem, facts: CallFacts, card: Scorecard) -> ItemScore:
+    """Answer one item, with its points, evidence and (for a failing auto-fail item) gating."""
+    result = _judge(item, facts)
+    answer = _answer(item, result)
+    points = item.answer_points()
+    rationale = result.rationale
+    if answer != "na" and result.holds is None:
+        rationale = f"Counted as '{answer}' (N/A is not allowed): {rationale}"
+    failed = answer != "na" and points[answer] == min(points.values())
+    reason = None
+    if failed and item.auto_fail != "none":
+        reason = review_reason(item, result.evidence, facts, card.review)
     return ItemScore(
         id=item.id,
         label=item.label,
-        answer=verdict.answer,
-        points=item.weight if verdict.answer == "yes" else 0.0,
-        potential=0.0 if verdict.answer == "na" else item.weight,
-        rationale=verdict.rationale,
-        evidence=verdict.evidence,
+        answer=answer,
+        points=0.0 if answer == "na" else round(item.weight * points[answer], DIGITS),
+        potential=0.0 if answer == "na" else round(item.weight * max(points.values()), DIGITS),
+        rationale=rationale,
+        evidence=result.evidence,
+        severity=item.severity,
         compliance=item.compliance,
         auto_fail=item.auto_fail,
+        failed=failed,
+        needs_review=reason is not None,
+        review_reason=reason,
     )
+
+
+# ---- adding up ------------------------------------------------------------------------------
 
 
 def _ratio(score: float, potential: float) -> float | None:
     return round(score / potential, DIGITS) if potential else None
 
 
-def _totals(items: Sequence[ItemScore]) -> tuple[float, float]:
-    return round(sum(i.points for i in items), DIGITS), round(
-        sum(i.potential for i in items), DIGITS
-    )
+def _sum(values: Iterator[float] | Sequence[float]) -> float:
+    return round(sum(values), DIGITS)
 
 
-def _section(section: ScorecardSection, call: _Call) -> SectionScore:
-    items = [_evaluate_item(item, call) for item in section.items]
-    score, potential = _totals(items)
-    return SectionScore(
-        id=section.id,
-        label=section.label,
-        score=score,
-        potential=potential,
-        normalized=_ratio(score, potential),
-        items=items,
-    )
+def _fails(item: ItemScore, level: str) -> bool:
+    return item.failed and item.auto_fail == level and not item.needs_review
 
 
 def band_for(bands: dict[str, float], normalized: float | None) -> str | None:
@@ -324,46 +181,54 @@ def band_for(bands: dict[str, float], normalized: float | None) -> str | None:
     return max(fitting)[1] if fitting else None
 
 
-def evaluate(card: Scorecard, transcript: Transcript, metrics: CallMetrics) -> ScoreArtifact:
-    """Score one call. N/A items leave the denominator; an auto-fail item answered 'no' forces
-    normalized to 0.0 and band 'fail' (score and potential stay as earned, for review).
+def _section(section_id: str, label: str, items: list[ItemScore]) -> SectionScore:
+    failed = any(_fails(i, "section") for i in items)
+    score = 0.0 if failed else _sum([i.points for i in items])
+    potential = _sum([i.potential for i in items])
+    return SectionScore(
+        id=section_id,
+        label=label,
+        score=score,
+        potential=potential,
+        normalized=0.0 if failed and potential else _ratio(score, potential),
+        auto_failed=failed,
+        items=items,
+    )
+
+
+def evaluate(
+    card: Scorecard, facts: CallFacts, *, risk_triggers: Sequence[str] = ()
+) -> ScoreArtifact:
+    """Score one call on `card`. Pure and deterministic.
 
     Raises InvalidInput(code='invalid_scorecard') for a card that cannot be evaluated.
     """
     validate_scorecard(card)
-    utterances = in_time_order(transcript.utterances)
-    call = _Call(
-        utterances=utterances,
-        duration_ms=call_duration_ms(transcript),
-        metrics=metrics,
-        has_agent=any(u.role == Role.AGENT for u in utterances),
-    )
-    sections = [_section(section, call) for section in card.sections]
-    items = [item for section in sections for item in section.items]
-    score, potential = _totals(items)
-    failed = [i.id for i in items if i.auto_fail and i.answer == "no"]
+    sections = [
+        _section(s.id, s.label, [score_item(item, facts, card) for item in s.items])
+        for s in card.sections
+    ]
+    items = [i for s in sections for i in s.items]
+    failed = [i.id for i in items if _fails(i, "card")]
+    score, potential = _sum([s.score for s in sections]), _sum([s.potential for s in sections])
     normalized = 0.0 if failed else _ratio(score, potential)
+    compliance = [i for i in items if i.compliance]
+    reviews = [f"{i.id}: {i.review_reason}" for i in items if i.needs_review]
     return ScoreArtifact(
         scorecard_id=card.id,
         scorecard_version=card.version,
-        score=score,
+        score=0.0 if failed else score,
         potential=potential,
         normalized=normalized,
         band=AUTO_FAIL_BAND if failed else band_for(card.bands, normalized),
         auto_failed=bool(failed),
-        compliance_score=_ratio(*_totals([i for i in items if i.compliance])),
+        auto_failed_items=failed,
+        compliance_score=_ratio(
+            _sum([i.points for i in compliance]), _sum([i.potential for i in compliance])
+        ),
+        needs_review=bool(reviews),
+        review_reasons=reviews,
+        risk=assess_risk(card, facts, items, risk_triggers=risk_triggers, auto_failed=bool(failed)),
+        rules_version=RULES_VERSION,
         sections=sections,
-        details={"rules_version": RULES_VERSION, "auto_failed_items": failed},
     )
-
-
-@functools.cache
-def load_default_scorecard() -> Scorecard:
-    """The packaged default card (pipeline/rules/default_scorecard.json), validated once per process.
-
-    Callers must not mutate it (evaluation only reads the card).
-    """
-    text = resources.files("pipeline.rules").joinpath("default_scorecard.json").read_text("utf-8")
-    card = Scorecard.model_validate_json(text)
-    validate_scorecard(card)
-    return card
