@@ -8,6 +8,8 @@ from pipeline.context import Context
 from pipeline.db.tenant_config import load_config
 from pipeline.ports import AnalysisRequest
 from pipeline.rules.metrics import compute_metrics
+from pipeline.rules.packs import resolve_scorecard
+from pipeline.rules.scorecard import semantic_questions
 from pipeline.rules.sentiment import sentiment_report
 from pipeline.stages import StageOutput
 from schemas.analysis import AnalysisArtifact, SemanticQuestion
@@ -42,4 +44,4 @@ def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
 
 def questions_for(config: TenantConfig, *, call_type: str | None) -> list[SemanticQuestion]:
     """The yes/no questions the job's scorecard asks the analyzer (its semantic rules)."""
-    return []
+    return semantic_questions(resolve_scorecard(config, call_type=call_type))

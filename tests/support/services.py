@@ -69,12 +69,17 @@ def postgres_database() -> Iterator[str]:
 
 @contextmanager
 def celery_worker(
-    env: dict[str, str], *, log: Path, queues: str, concurrency: int = 2
+    env: dict[str, str], *, log: Path, queues: str, concurrency: int = 2, beat: bool = False
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `celery worker` process (own process group, so the whole tree can be killed)."""
+    """A real `celery worker` process (own process group, so the whole tree can be killed).
+
+    `beat` embeds the beat scheduler (`-B`), for tests of work scheduled from the database.
+    """
     args = [sys.executable, "-m", "celery", "-A", "workers.app:app", "worker", "-Q", queues,
             "-P", "prefork", "-c", str(concurrency), "-l", "INFO", "-n", f"test-{uuid.uuid4().hex[:6]}@%h",
             "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
+    if beat:
+        args += ["-B", "-s", str(log.with_suffix(".beat-schedule"))]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

@@ -1,0 +1,158 @@
+"""The production providers end to end: a tenant on AssemblyAI + Gemini, a real worker (with beat)
+and the real SDKs against fake AssemblyAI and Gemini servers on 127.0.0.1.
+
+The deployment's default stays local; the tenant's configuration selects the cloud providers, and
+a re-check of a busy provider waits in the database, not in a worker slot.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from pydantic import SecretStr
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.db.models import JobStep, Tenant
+from pipeline.db.session import transaction
+from pipeline.settings import Settings
+from tests.conftest import TenantKey, make_tenant, settings_env
+from tests.integration.conftest import ALL_QUEUES, Poll, sample
+from tests.support.fake_assemblyai import FakeAssemblyAI
+from tests.support.fake_gemini import FakeGemini
+from tests.support.services import celery_worker
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def aai() -> Iterator[FakeAssemblyAI]:
+    with FakeAssemblyAI(complete_after_s=2.0) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def gemini() -> Iterator[FakeGemini]:
+    with FakeGemini(latency_s=0.1).running() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def cloud_worker(
+    settings: Settings,
+    aai: FakeAssemblyAI,
+    gemini: FakeGemini,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[subprocess.Popen[bytes]]:
+    cloud = settings.model_copy(
+        update={
+            "assemblyai_api_key": SecretStr(aai.api_key),
+            "assemblyai_base_url": aai.url,
+            "assemblyai_timeout_s": 5.0,
+            "assemblyai_poll_schedule_s": [0.5] * 20,
+            "provider_check_tick_s": 0.3,
+            "gemini_api_key": SecretStr(gemini.api_key),
+            "gemini_base_url": gemini.base_url,
+            "gemini_timeout_s": 10.0,
+        }
+    )
+    log = tmp_path_factory.mktemp("cloud") / "worker.log"
+    with celery_worker(settings_env(cloud), log=log, queues=ALL_QUEUES, beat=True) as proc:
+        yield proc
+
+
+@pytest.fixture
+def cloud_tenant(sessions: sessionmaker[Session]) -> TenantKey:
+    key = make_tenant(sessions, "cloud")
+    with transaction(sessions) as session:
+        tenant = session.get(Tenant, key.tenant_id)
+        assert tenant is not None
+        tenant.config = {
+            "providers": {"transcriber": "assemblyai", "analyzer": "gemini"},
+            "context": {"business_description": "Acme Broadband, home internet"},
+        }
+    return key
+
+
+def submit(client: FlaskClient, tenant: TenantKey, path: Path) -> str:
+    with path.open("rb") as fh:
+        response = client.post("/v1/jobs", data={"file": (fh, path.name)}, headers=tenant.headers)
+    assert response.status_code == 202, response.json
+    job_id: str = response.json["id"]  # type: ignore[index]
+    return job_id
+
+
+def result(client: FlaskClient, tenant: TenantKey, job_id: str) -> dict[str, Any]:
+    response = client.get(f"/v1/jobs/{job_id}/result", headers=tenant.headers)
+    assert response.status_code == 200, response.json
+    body: dict[str, Any] = response.json  # type: ignore[assignment]
+    return body
+
+
+def test_stereo_call_runs_on_assemblyai_and_gemini_without_holding_a_worker(
+    cloud_worker: subprocess.Popen[bytes],
+    client: FlaskClient,
+    poll: Poll,
+    cloud_tenant: TenantKey,
+    aai: FakeAssemblyAI,
+    gemini: FakeGemini,
+    sessions: sessionmaker[Session],
+) -> None:
+    job_id = submit(client, cloud_tenant, sample("stereo.wav"))
+    status = poll(job_id, cloud_tenant.headers, timeout=120)
+    assert status["status"] == "completed", status
+    body = result(client, cloud_tenant, job_id)
+    # Multichannel: one speaker per channel, roles from the channel map (exact).
+    roles = {(u["speaker"], u["role"], u["role_confidence"]) for u in body["transcript"]}
+    assert roles == {("channel-0", "agent", 1.0), ("channel-1", "customer", 1.0)}
+    submitted = [r for r in aai.requests if r.method == "POST" and r.path == "/v2/transcript"]
+    assert submitted and submitted[-1].json["multichannel"] is True
+    assert submitted[-1].json["audio_url"].startswith(aai.url)  # the bytes were uploaded
+    assert submitted[-1].json["language_detection"] is True
+    assert body["language"] == "en"
+    provenance = body["provenance"]
+    providers = {s["stage"]: s["provider"] for s in provenance["stages"]}
+    assert providers["transcribe"] == "assemblyai" and providers["analyze"] == "gemini"
+    assert provenance["analyzer"] == "gemini" and provenance["input_tokens"] > 0
+    assert provenance["estimated_cost_usd"] > 0 and provenance["prompt_hash"]
+    assert body["analysis"]["provider"] == "gemini" and body["analysis"]["summary"]
+    # The tenant's client context reached the prompt (from its configuration, not the request).
+    assert any("Acme Broadband" in p for p in gemini.prompts)
+    with sessions() as session:
+        step = session.get(JobStep, (job_id, "transcribe"))
+        assert step is not None
+        # Checks that found AssemblyAI busy ended their task: none counts as an attempt.
+        assert step.attempts == 1 and step.provider_ref and step.next_check_at is None
+
+
+def test_a_transcript_that_ends_in_error_fails_the_job_with_the_providers_reason(
+    cloud_worker: subprocess.Popen[bytes],
+    client: FlaskClient,
+    poll: Poll,
+    cloud_tenant: TenantKey,
+    aai: FakeAssemblyAI,
+) -> None:
+    aai.error_next("Audio duration is too short.")
+    job_id = submit(client, cloud_tenant, sample("mono.wav"))
+    status = poll(job_id, cloud_tenant.headers, timeout=120)
+    assert status["status"] == "failed"
+    assert status["error"]["code"] == "transcription_failed"
+    assert "too short" in status["error"]["message"]
+
+
+def test_a_wrong_key_fails_fast_and_says_so_without_the_key(
+    cloud_worker: subprocess.Popen[bytes],
+    client: FlaskClient,
+    poll: Poll,
+    cloud_tenant: TenantKey,
+    aai: FakeAssemblyAI,
+) -> None:
+    aai.fail_next("upload", status=401)
+    job_id = submit(client, cloud_tenant, sample("mono.wav"))
+    status = poll(job_id, cloud_tenant.headers, timeout=120)
+    assert status["status"] == "failed" and status["error"]["code"] == "provider_auth"
+    assert aai.api_key not in str(status)
