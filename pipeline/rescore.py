@@ -118,6 +118,7 @@ def summary(card: ScoreArtifact) -> ScoreSummary:
         band=card.band,
         auto_failed=card.auto_failed,
         compliance_score=card.compliance_score,
+        needs_review=card.needs_review,
     )
 
 

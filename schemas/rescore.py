@@ -35,6 +35,7 @@ class ScoreSummary(Message):
     band: str | None = None
     auto_failed: bool = False
     compliance_score: float | None = None
+    needs_review: bool = False
 
 
 class ItemChange(Message):
