@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from pipeline.rules.pci_tokens import CURRENCY_WORDS, Kind, classify_tokens, luhn_valid, normalize
+from pipeline.rules.pci_tokens import (
+    CURRENCY_WORDS,
+    Kind,
+    classify_tokens,
+    core,
+    luhn_valid,
+    normalize,
+)
 from schemas.transcript import Redaction, Segment, Word
 
 CARD_NUMBER = "card_number"
@@ -123,14 +130,15 @@ def _tokens(seg_index: int, seg: Segment) -> list[_Token]:
     speaker: Speaker = (seg.speaker, seg.channel)
     if seg.words:
         raws = [w.text for w in seg.words]
-        spans = _locate(seg.text, raws)
+        starts = _locate(seg.text, raws)
         times = [(w.start_ms, w.end_ms) for w in seg.words]
     else:
         found = list(re.finditer(r"\S+", seg.text))
         raws = [m.group() for m in found]
-        spans = [m.span() for m in found]
+        starts = [m.start() for m in found]
         times = [_interpolate(seg, m.start(), m.end()) for m in found]
     kinds = classify_tokens(raws)
+    spans = [_core_span(raw, at) for raw, at in zip(raws, starts, strict=True)]
     return [
         _Token(seg_index, i, spans[i], *times[i], normalize(raws[i]), *kinds[i], speaker)
         for i in range(len(raws))
@@ -144,9 +152,18 @@ def _interpolate(seg: Segment, start: int, end: int) -> tuple[int, int]:
     return seg.start_ms + duration * start // length, seg.start_ms + duration * end // length
 
 
-def _locate(text: str, raws: list[str]) -> list[tuple[int, int] | None]:
-    """Each word's characters in the text, searched in order; None where the word is not there."""
-    spans: list[tuple[int, int] | None] = []
+def _core_span(raw: str, at: int | None) -> tuple[int, int] | None:
+    """The characters of a token's core in the text, given where the token (stripped) starts."""
+    if at is None:
+        return None
+    offset = at - (len(raw) - len(raw.lstrip()))
+    first, last = core(raw)
+    return offset + first, offset + last
+
+
+def _locate(text: str, raws: list[str]) -> list[int | None]:
+    """Where each word (stripped) starts in the text, searched in order; None where it is not there."""
+    spans: list[int | None] = []
     cursor = 0
     for raw in raws:
         needle = raw.strip()
@@ -154,7 +171,7 @@ def _locate(text: str, raws: list[str]) -> list[tuple[int, int] | None]:
         if needle:
             pattern = r"(?<![\w])" + re.escape(needle) + r"(?![\w])"
             found = re.compile(pattern, re.IGNORECASE).search(text, cursor)
-        spans.append(found.span() if found else None)
+        spans.append(found.start() if found else None)
         if found:
             cursor = found.end()
     return spans
@@ -295,10 +312,10 @@ def _mask(seg: Segment, ranges: list[tuple[int, int, str]], tokens: list[_Token]
     words = list(seg.words)
     for lo, hi, kind in reversed(ranges):
         if words:
-            lead = words[lo].text[: len(words[lo].text) - len(words[lo].text.lstrip())]
-            mask = Word(
-                text=lead + MASKS[kind], start_ms=words[lo].start_ms, end_ms=words[hi].end_ms
-            )
+            # Punctuation around the digits stays: "it's 4111-…-1111." reads "it's [card number]."
+            lead, trail = words[lo].text, words[hi].text
+            label = lead[: core(lead)[0]] + MASKS[kind] + trail[core(trail)[1] :]
+            mask = Word(text=label, start_ms=words[lo].start_ms, end_ms=words[hi].end_ms)
             words[lo : hi + 1] = [mask]
     text = _mask_text(seg.text, ranges, tokens)
     if text is None:

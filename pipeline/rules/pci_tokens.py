@@ -75,6 +75,13 @@ def normalize(raw: str) -> str:
     return raw.strip().lower().strip(_EDGE)
 
 
+def core(raw: str) -> tuple[int, int]:
+    """Where a token's core starts and ends in it: without whitespace and surrounding punctuation."""
+    start = len(raw) - len(raw.lstrip().lstrip(_EDGE))
+    end = len(raw.rstrip().rstrip(_EDGE))
+    return (start, end) if start < end else (start, start)
+
+
 def classify_tokens(raws: list[str]) -> list[tuple[Kind, str]]:
     """Kind and digits of each token of one segment, in order (look-ahead stays inside it)."""
     norms = [normalize(raw) for raw in raws]
