@@ -7,7 +7,7 @@ their description states the facts (count, days, local time).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -34,6 +34,9 @@ class ContactRecord:
         if self.started_at.tzinfo is None or self.started_at.utcoffset() is None:
             raise ValueError("started_at must be timezone-aware")
         _zone(self.timezone)  # raises ValueError for a name that is not an IANA zone
+        # Held in UTC: Python compares and subtracts two times of one zone by wall clock,
+        # which is wrong across a DST change (the repeated hour in autumn).
+        object.__setattr__(self, "started_at", self.started_at.astimezone(UTC))
 
     def local_start(self) -> datetime:
         return self.started_at.astimezone(_zone(self.timezone))
