@@ -205,9 +205,9 @@ def _run_hits(run: list[_Digit], stream: list[_Token]) -> list[_Hit]:
     date), the pieces are judged first; the whole run then counts only with card context."""
     pieces = _split(run)
     if len(pieces) == 1:
-        return _classify(run, stream, start=run[0].index, need_context=False)
-    hits = [h for p in pieces for h in _classify(p, stream, start=p[0].index, need_context=False)]
-    return hits or _classify(run, stream, start=run[0].index, need_context=True)
+        return _classify(run, stream, need_context=False)
+    hits = [h for p in pieces for h in _classify(p, stream, need_context=False)]
+    return hits or _classify(run, stream, need_context=True)
 
 
 def _split(run: list[_Digit]) -> list[list[_Digit]]:
@@ -219,12 +219,12 @@ def _split(run: list[_Digit]) -> list[list[_Digit]]:
     return pieces
 
 
-def _classify(
-    run: list[_Digit], stream: list[_Token], *, start: int, need_context: bool
-) -> list[_Hit]:
+def _classify(run: list[_Digit], stream: list[_Token], *, need_context: bool) -> list[_Hit]:
+    """A card (Luhn-valid, or any 13+ digits after card context), or a security code after its
+    context. `need_context`: a Luhn-valid run counts only after card context too."""
     digits = "".join(d.digits for d in run)
     count = len(digits)
-    card_context = _context(stream, start, CARD_CONTEXT)
+    card_context = _context(stream, run[0].index, CARD_CONTEXT)
     if CARD_MIN <= count <= CARD_MAX and luhn_valid(digits) and (card_context or not need_context):
         return [_hit(CARD_NUMBER, run, f"{count} digits, Luhn-valid")]
     if count > CARD_MIN and not need_context:
@@ -234,7 +234,7 @@ def _classify(
     if count >= CARD_MIN and card_context:
         detail = f"{count} digits, not Luhn-valid, after card context"
         return [_hit(CARD_NUMBER, run, detail)]
-    if CODE_MIN <= count <= CODE_MAX and _is_code(run, stream, start=start):
+    if CODE_MIN <= count <= CODE_MAX and _is_code(run, stream):
         return [_hit(SECURITY_CODE, run, f"{count} digits after security-code context")]
     return []
 
@@ -260,9 +260,9 @@ def _code_after(rest: list[_Digit], stream: list[_Token]) -> list[_Hit]:
     return []
 
 
-def _is_code(run: list[_Digit], stream: list[_Token], *, start: int) -> bool:
+def _is_code(run: list[_Digit], stream: list[_Token]) -> bool:
     # "125 dollars" right after a question about the code is still an amount.
-    return not _amount_follows(run, stream) and _context(stream, start, CODE_CONTEXT)
+    return not _amount_follows(run, stream) and _context(stream, run[0].index, CODE_CONTEXT)
 
 
 def _amount_follows(run: list[_Digit], stream: list[_Token]) -> bool:

@@ -98,7 +98,7 @@ def _classify(raw: str, norm: str, nxt: str) -> tuple[Kind, str]:
     numeric = _numeric(raw.strip().lower(), norm)
     if numeric is not None:
         return numeric
-    if norm in ("oh", "o") and raw.rstrip().endswith(_INTERJECTION_MARK):
+    if norm in ("oh", "o") and _interjection(raw.strip()):
         return Kind.WORD, ""  # "Oh, sure": an interjection, not a zero
     parts = [p for p in norm.split("-") if p]
     digits = [_spoken(p, parts[j + 1] if j + 1 < len(parts) else nxt) for j, p in enumerate(parts)]
@@ -107,6 +107,12 @@ def _classify(raw: str, norm: str, nxt: str) -> tuple[Kind, str]:
     if norm in ACKS:
         return Kind.ACK, ""
     return Kind.WORD, ""
+
+
+def _interjection(oh: str) -> bool:
+    # "Oh," "oh!" "oh?" and a capitalised "Oh." (a sentence of its own); a lower-case "oh." ends
+    # a number read out at the end of a sentence.
+    return oh.endswith(_INTERJECTION_MARK) or oh in ("Oh.", "O.")
 
 
 def _numeric(lowered: str, norm: str) -> tuple[Kind, str] | None:

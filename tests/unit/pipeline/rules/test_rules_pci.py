@@ -245,6 +245,13 @@ CASES = [
         (V,),
     ),
     Case(
+        "oh as a sentence, oh as the last zero",
+        [(C_, "Oh. 6011 0000 0000 00 two oh.")],
+        ["Oh. [card number]."],
+        [("card_number", LUHN16)],
+        ("6011000000000020",),
+    ),
+    Case(
         "agent reads it back",
         [(A_, "so that's 4012 8888 8888 1881, correct?")],
         ["so that's [card number], correct?"],
@@ -304,7 +311,8 @@ def assert_no_leak(secret: str, segments: list[Segment], redactions: list[Redact
 
 def test_case_data_is_what_it_claims() -> None:
     assert len(CASES) >= 25
-    assert all(luhn(s) for s in (V, "5555555555554444", "378282246310005", "6011000000000000001"))
+    valid = (V, "5555555555554444", "378282246310005", "6011000000000000001", "6011000000000020")
+    assert all(luhn(s) for s in valid)
     assert not luhn("4111111111111112")
     assert luhn("555123456790210")  # the phone + zip case would be a card if joined
     assert not luhn("1234567890123456")
