@@ -10,6 +10,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api import jobs_openapi as extra
+from api.rescore_openapi import SCHEMAS as RESCORE_SCHEMAS
+from api.rescore_openapi import callback_paths, rescore_paths
 from api.webhook_openapi import SCHEMAS as WEBHOOK_SCHEMAS
 from api.webhook_openapi import webhook_paths
 from schemas.api import JobList, JobView, Problem, TranscriptJobIn
@@ -137,6 +139,8 @@ def _paths() -> dict[str, Any]:
         "/v1/jobs/{job_id}/result": {"get": _result()},
         "/v1/jobs/{job_id}/events": extra.events_path(_problem, _ERRORS, _JOB_ID),
         **webhook_paths(_ok, _problem, _ref),
+        **rescore_paths(_ok, _problem, _ref),
+        **callback_paths(_problem),
         **_health(),
     }
 
@@ -146,7 +150,8 @@ def openapi_document() -> dict[str, Any]:
     models.append(JobProgress)  # the data of `event: stage` on /v1/jobs/{job_id}/events
     _, schemas = models_json_schema(
         [(m, "validation" if m is TranscriptJobIn else "serialization") for m in models]
-        + WEBHOOK_SCHEMAS,
+        + WEBHOOK_SCHEMAS
+        + RESCORE_SCHEMAS,
         ref_template=REF,
     )
     return {

@@ -3,25 +3,39 @@ item, a separate compliance score, review flags and a risk score."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy.orm import Session
+
 from pipeline import artifacts
 from pipeline.context import Context
+from pipeline.db.contacts import prior_contacts
+from pipeline.db.models import Job
 from pipeline.db.tenant_config import load_config
 from pipeline.rules import RULES_VERSION
+from pipeline.rules.contact_policy import check_contact, contact_from_metadata
 from pipeline.rules.facts import CallFacts
+from pipeline.rules.findings import redaction_findings
 from pipeline.rules.packs import resolve_scorecard
 from pipeline.rules.scorecard import evaluate
 from pipeline.stages import StageOutput
-from schemas.analysis import AnalysisArtifact
+from schemas.analysis import AnalysisArtifact, Finding
 from schemas.common import Stage
 from schemas.envelope import JobEnvelope
-from schemas.transcript import Transcript
+from schemas.transcript import RawTranscript, Transcript
+
+CONTACT_WINDOW_DAYS = 7
 
 
 def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
     transcript = artifacts.load(ctx.blobs, envelope, Stage.DIARIZE, Transcript)
     analysis = artifacts.load(ctx.blobs, envelope, Stage.ANALYZE, AnalysisArtifact)
+    raw = artifacts.load(ctx.blobs, envelope, Stage.TRANSCRIBE, RawTranscript)
     with ctx.sessions() as session:
         config = load_config(session, envelope.tenant_id).config
+        job = session.get(Job, envelope.job_id)
+        metadata = dict(job.meta) if job is not None else {}
+        history = _contact_findings(session, envelope, metadata)
     card = resolve_scorecard(config, call_type=envelope.options.call_type)
     insights = analysis.insights
     facts = CallFacts(
@@ -29,8 +43,31 @@ def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
         metrics=analysis.metrics,
         sentiment=analysis.sentiment,
         insights=insights,
-        # For now only the analyzer's findings; the PCI detector's and contact-policy checks join here.
-        findings=[*insights.violations, *insights.risk_factors] if insights else [],
+        findings=[
+            *(insights.violations if insights else []),
+            *(insights.risk_factors if insights else []),
+            *redaction_findings(raw.redactions, transcript.utterances),
+            *history,
+        ],
+        metadata=metadata,
     )
     score = evaluate(card, facts, risk_triggers=config.context.risk_triggers)
     return StageOutput(score, provider="rules", model=f"{card.id}@{card.version}/{RULES_VERSION}")
+
+
+def _contact_findings(
+    session: Session, envelope: JobEnvelope, metadata: dict[str, Any]
+) -> list[Finding]:
+    """Reg F / FDCPA checks across the consumer's calls, when the job's metadata names them."""
+    call = contact_from_metadata(envelope.job_id, metadata)
+    if call is None:
+        return []
+    history = prior_contacts(
+        session,
+        tenant_id=envelope.tenant_id,
+        consumer_id=call.consumer_id,
+        before=call.started_at,
+        days=CONTACT_WINDOW_DAYS + 1,  # 7 local days can exceed 168 h across a DST change
+        exclude_job_id=envelope.job_id,
+    )
+    return check_contact(call, history, window_days=CONTACT_WINDOW_DAYS)

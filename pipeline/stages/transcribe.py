@@ -22,6 +22,7 @@ from pipeline.db.tenant_config import load_config
 from pipeline.errors import InvalidAudio, InvalidInput, NotReady
 from pipeline.media import AudioFormat, sniff, validate_audio, wav_channels
 from pipeline.ports import TranscriptionRequest
+from pipeline.rules.pci import redact_segments
 from pipeline.stages import StageOutput
 from pipeline.transcript_text import parse_text, turns_to_segments
 from schemas.api import TranscriptTurn
@@ -35,10 +36,16 @@ PRESIGNED_URL_TTL_S = 24 * 3600
 
 def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
     if envelope.input.kind is InputKind.TRANSCRIPT:
-        return StageOutput(_from_text(envelope, ctx), provider="text", model=None)
+        return StageOutput(_redacted(_from_text(envelope, ctx)), provider="text", model=None)
     provider = envelope.options.transcriber or ctx.settings.transcriber
     raw = _from_provider(envelope, ctx) if provider == "assemblyai" else _from_audio(envelope, ctx)
-    return StageOutput(raw, provider=raw.provider, model=raw.model)
+    return StageOutput(_redacted(raw), provider=raw.provider, model=raw.model)
+
+
+def _redacted(raw: RawTranscript) -> RawTranscript:
+    """Card numbers and security codes never reach storage, the analyzer or the result (PCI)."""
+    segments, found = redact_segments(raw.segments)
+    return raw.model_copy(update={"segments": segments, "redactions": [*raw.redactions, *found]})
 
 
 def _from_text(envelope: JobEnvelope, ctx: Context) -> RawTranscript:

@@ -134,3 +134,57 @@ def test_a_bulk_rescore_selects_the_tenants_completed_calls(
         assert wait_rescore(client, tenant, view["links"]["self"])["status"] == "completed"
     listed = client.get(batch["links"]["self"], headers=tenant.headers).json
     assert {r["job_id"] for r in listed["data"]} == set(ids)  # type: ignore[index]
+
+
+def test_a_spoken_card_number_is_redacted_everywhere_and_raised_as_a_violation(
+    worker: subprocess.Popen[bytes],
+    client: FlaskClient,
+    poll: Poll,
+    sessions: sessionmaker[Session],
+) -> None:
+    tenant = make_tenant(sessions, "payments")
+    configure(sessions, tenant, {"packs": ["pci"]})
+    turns = [
+        {"speaker": "Agent", "text": "Thank you for calling Acme, how can I help you today?"},
+        {
+            "speaker": "Customer",
+            "text": "I want to pay my bill. My card number is 4111 1111 1111 1111.",
+        },
+        {"speaker": "Agent", "text": "Thank you. Have a good day."},
+    ]
+    job_id, body = completed_result(client, poll, tenant, turns)
+    text = " ".join(u["text"] for u in body["transcript"])
+    assert "4111" not in text and "[card number]" in text
+    item = items(body["score"])
+    breached = [i for i in item.values() if i["failed"]]
+    assert breached and breached[0]["evidence"][0]["utterance_id"] == body["transcript"][1]["id"]
+    assert body["score"]["auto_failed"] and body["score"]["band"] == "fail"
+    stored = client.get(f"/v1/jobs/{job_id}/result", headers=tenant.headers).get_data(as_text=True)
+    assert "4111 1111" not in stored
+
+
+def test_a_collections_call_outside_calling_hours_breaches_the_contact_policy(
+    worker: subprocess.Popen[bytes],
+    client: FlaskClient,
+    poll: Poll,
+    sessions: sessionmaker[Session],
+) -> None:
+    tenant = make_tenant(sessions, "late-caller")
+    configure(sessions, tenant, {"packs": ["debt_collection"]})
+    metadata = {
+        "consumer_id": "cons-42",
+        "call_started_at": "2026-11-20T22:30:00-05:00",
+        "consumer_timezone": "America/New_York",
+    }
+    response = client.post(
+        "/v1/jobs",
+        json={"transcript": COLLECTIONS_CALL, "metadata": metadata},
+        headers=tenant.headers,
+    )
+    assert response.status_code == 202, response.json
+    job_id = response.json["id"]  # type: ignore[index]
+    assert poll(job_id, tenant.headers)["status"] == "completed"
+    body = client.get(f"/v1/jobs/{job_id}/result", headers=tenant.headers).json
+    hours = items(body["score"])["within_calling_hours"]  # type: ignore[index]
+    assert hours["answer"] == "no", hours
+    assert items(body["score"])["within_7_in_7"]["answer"] == "yes"  # type: ignore[index]
