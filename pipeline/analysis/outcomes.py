@@ -31,6 +31,9 @@ DELIVERY = re.compile(
 )
 
 
+_THREAT = re.compile(r"\b(?:lawyers?|attorneys?|sue|police|court|BBB|regulators?)\b", _I)
+
+
 @dataclass(frozen=True)
 class ActionItem:
     actor: Role  # who promised: the speaker of the commitment
@@ -47,7 +50,8 @@ def action_items(utterances: Sequence[Utterance]) -> list[ActionItem]:
         ActionItem(actor=u.role, text=sentence, utterance=u)
         for u in utterances
         for sentence in sentences(u.text)
-        if COMMITMENT.search(sentence) or DELIVERY.search(sentence)
+        if (COMMITMENT.search(sentence) or DELIVERY.search(sentence))
+        and not _THREAT.search(sentence)  # "I'll call my lawyer" is a threat, not a promise
     ]
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 
+from pipeline.adapters.local_analysis import LocalAnalyzer
 from pipeline.adapters.vader import VaderScorer
 from pipeline.ports import AnalysisRequest
 from pipeline.rules.metrics import compute_metrics
@@ -62,3 +64,9 @@ def analysis_request(
         context=context or ClientContext(),
         questions=list(questions),
     )
+
+
+@cache
+def shared_analyzer() -> LocalAnalyzer:
+    """One loaded model per test process, shared by the analysis test modules."""
+    return LocalAnalyzer()
