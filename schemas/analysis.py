@@ -61,6 +61,7 @@ class SentimentReport(Message):
 class Intent(Message):
     name: str
     confidence: float
+    evidence: list[Evidence] = Field(default_factory=list)  # what the customer said
 
 
 class Finding(Message):
@@ -98,6 +99,7 @@ class Insights(Message):
     topics: list[str] = Field(default_factory=list)
     action_items: list[str] = Field(default_factory=list)
     outcome: str | None = None
+    outcome_evidence: list[Evidence] = Field(default_factory=list)
     violations: list[Finding] = Field(default_factory=list)
     risk_factors: list[Finding] = Field(default_factory=list)
     semantic: list[SemanticAnswer] = Field(default_factory=list)  # answers to SemanticQuestions

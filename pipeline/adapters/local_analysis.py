@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.analysis import intents, outcomes, semantic, summary
-from pipeline.analysis.units import TextUnit, text_units
+from pipeline.analysis.units import TextUnit, evidence, text_units
 from pipeline.errors import TransientError
 from pipeline.ports import AnalysisRequest
 from schemas.analysis import Insights, Intent, SemanticAnswer, SemanticQuestion
@@ -62,10 +62,14 @@ class LocalAnalyzer:
             provider=self.name,
             model=self.model,
             summary=summary.summarize(utterances, whole, highlights=frozenset(highlights)),
-            intents=[Intent(name=m.name, confidence=m.confidence) for m in found],
+            intents=[
+                Intent(name=m.name, confidence=m.confidence, evidence=[evidence(units[m.unit])])
+                for m in found
+            ],
             topics=summary.topics([m.name for m in found], utterances),
             action_items=[item.describe() for item in actions],
             outcome=result.label if result else None,
+            outcome_evidence=result.evidence if result else [],
             violations=[],  # compliance rules are evaluated by the rule engine, not here
             risk_factors=outcomes.risk_factors(utterances, triggers=request.context.risk_triggers),
             semantic=self._answers(request.questions, units, vectors),
