@@ -1,4 +1,5 @@
-"""The Flask intake API: `create_app()` builds it; blueprints for jobs, health and docs."""
+"""The Flask intake API: `create_app()` builds it; blueprints for jobs, webhooks, tenants, admin,
+health and docs."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    from api import events, health, jobs, openapi, problems, state, webhooks
+    from api import admin, events, health, jobs, openapi, problems, state, tenant_self, webhooks
 
     @app.before_request
     def _limit_json_bodies() -> None:
@@ -35,4 +36,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(jobs.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(tenant_self.bp)
+    app.register_blueprint(admin.bp)
     return app

@@ -144,7 +144,10 @@ def _create(
 
 def _resolve_options(caller: Caller, given: JobOptionsIn) -> JobOptions:
     """The job's options: what the request says, else the tenant's defaults, else ours."""
-    defaults = JobOptions.model_validate(caller.config.get("defaults", {}))
+    # A TenantConfig body spells every default out, unset ones as null: those mean "ours".
+    stored = caller.config.get("defaults")
+    chosen = {k: v for k, v in stored.items() if v is not None} if isinstance(stored, dict) else {}
+    defaults = JobOptions.model_validate(chosen)
     return JobOptions(
         language=given.language or defaults.language,
         channel_map=given.channel_map or defaults.channel_map,

@@ -10,6 +10,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api import jobs_openapi as extra
+from api.admin_openapi import SCHEMAS as ADMIN_SCHEMAS
+from api.admin_openapi import SECURITY_SCHEME as ADMIN_SECURITY_SCHEME
+from api.admin_openapi import admin_paths
 from api.webhook_openapi import SCHEMAS as WEBHOOK_SCHEMAS
 from api.webhook_openapi import webhook_paths
 from schemas.api import JobList, JobView, Problem, TranscriptJobIn
@@ -137,6 +140,7 @@ def _paths() -> dict[str, Any]:
         "/v1/jobs/{job_id}/result": {"get": _result()},
         "/v1/jobs/{job_id}/events": extra.events_path(_problem, _ERRORS, _JOB_ID),
         **webhook_paths(_ok, _problem, _ref),
+        **admin_paths(_ok, _problem, _ref),
         **_health(),
     }
 
@@ -146,7 +150,8 @@ def openapi_document() -> dict[str, Any]:
     models.append(JobProgress)  # the data of `event: stage` on /v1/jobs/{job_id}/events
     _, schemas = models_json_schema(
         [(m, "validation" if m is TranscriptJobIn else "serialization") for m in models]
-        + WEBHOOK_SCHEMAS,
+        + WEBHOOK_SCHEMAS
+        + ADMIN_SCHEMAS,
         ref_template=REF,
     )
     return {
@@ -158,6 +163,7 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                **ADMIN_SECURITY_SCHEME,
             },
         },
         "security": [{"bearer": []}, {"apiKey": []}],
