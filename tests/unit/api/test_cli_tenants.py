@@ -138,3 +138,19 @@ def test_rotation_with_no_overlap_stops_the_old_key(sqlite_url: str) -> None:
     key_id = run("keys", "list", "Acme").output.split("\t")[0]
     run("keys", "rotate", "Acme", key_id, "--overlap-hours", "0")
     assert not key_works(sqlite_url, old)
+
+
+def test_the_readme_example_config_imports(sqlite_url: str, tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme.split("## Tenant configuration and keys", 1)[1].split("\n## ", 1)[0]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "acme.yaml").write_text(example)
+    run("tenants", "create", "Acme Bank")
+    assert (
+        run("tenants", "config", "import", "Acme Bank", str(tmp_path / "acme.yaml")).output == "1\n"
+    )
+    shown = json.loads(run("tenants", "show", "Acme Bank").output)["config"]
+    assert shown["packs"] == ["customer_service"]
+    assert [i["name"] for i in shown["context"]["intents"]] == ["card_blocked", "loan_payoff"]
+    assert shown["context"]["risk_triggers"] and shown["context"]["policies"]
+    assert shown["defaults"]["language"] == "en"
