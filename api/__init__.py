@@ -1,4 +1,5 @@
-"""The Flask intake API: `create_app()` builds it; blueprints for jobs, health and docs."""
+"""The Flask intake API: `create_app()` builds it; blueprints for jobs, webhooks, tenants, admin,
+health and docs."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     from api import (
+        admin,
         events,
         health,
         jobs,
@@ -29,6 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         provider_callbacks,
         rescore,
         state,
+        tenant_self,
         webhooks,
     )
 
@@ -47,4 +50,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(provider_callbacks.bp)
     app.register_blueprint(rescore.bp)
+    app.register_blueprint(tenant_self.bp)
+    app.register_blueprint(admin.bp)
     return app

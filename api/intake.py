@@ -151,7 +151,12 @@ def _resolve_options(
     Providers are pinned here (the tenant's choice, else the deployment's), so every stage of the
     job, and any re-drive of it, uses the same ones and the chain can route by them.
     """
-    defaults = JobOptions.model_validate(caller.config.get("defaults", {}))
+    # A TenantConfig body spells every default out, unset ones as null: those mean "ours".
+    stored = caller.config.get("defaults")
+    given_defaults = (
+        {k: v for k, v in stored.items() if v is not None} if isinstance(stored, dict) else {}
+    )
+    defaults = JobOptions.model_validate(given_defaults)
     chosen = ProviderChoice.model_validate(caller.config.get("providers") or {})
     transcriber = chosen.transcriber or app.settings.transcriber
     return JobOptions(

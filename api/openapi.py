@@ -10,6 +10,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api import jobs_openapi as extra
+from api.admin_openapi import SCHEMAS as ADMIN_SCHEMAS
+from api.admin_openapi import SECURITY_SCHEME as ADMIN_SECURITY_SCHEME
+from api.admin_openapi import admin_paths
 from api.rescore_openapi import SCHEMAS as RESCORE_SCHEMAS
 from api.rescore_openapi import callback_paths, rescore_paths
 from api.webhook_openapi import SCHEMAS as WEBHOOK_SCHEMAS
@@ -141,6 +144,7 @@ def _paths() -> dict[str, Any]:
         **webhook_paths(_ok, _problem, _ref),
         **rescore_paths(_ok, _problem, _ref),
         **callback_paths(_problem),
+        **admin_paths(_ok, _problem, _ref),
         **_health(),
     }
 
@@ -151,7 +155,8 @@ def openapi_document() -> dict[str, Any]:
     _, schemas = models_json_schema(
         [(m, "validation" if m is TranscriptJobIn else "serialization") for m in models]
         + WEBHOOK_SCHEMAS
-        + RESCORE_SCHEMAS,
+        + RESCORE_SCHEMAS
+        + ADMIN_SCHEMAS,
         ref_template=REF,
     )
     return {
@@ -163,6 +168,7 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                **ADMIN_SECURITY_SCHEME,
             },
         },
         "security": [{"bearer": []}, {"apiKey": []}],

@@ -44,7 +44,8 @@ class Tenant(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the current TenantConfig body
+    config_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 0005
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -61,6 +62,7 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]  # set by a rotation: the old key works until then (0005)
 
 
 class Job(Base):

@@ -1,6 +1,19 @@
 """Every model module, imported once, so `Base.metadata` (Alembic, tests) sees all tables."""
 
-from pipeline.db import idempotency_models, models, rescore_models, webhook_models
+from pipeline.db import (
+    idempotency_models,
+    models,
+    rescore_models,
+    tenant_config_models,
+    webhook_models,
+)
 from pipeline.db.models import Base
 
-__all__ = ["Base", "idempotency_models", "models", "rescore_models", "webhook_models"]
+__all__ = [
+    "Base",
+    "idempotency_models",
+    "models",
+    "rescore_models",
+    "tenant_config_models",
+    "webhook_models",
+]

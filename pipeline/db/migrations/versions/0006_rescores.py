@@ -1,7 +1,7 @@
 """rescores: re-scoring completed jobs with the tenant's current scorecard
 
 Revision ID: 0006_rescores
-Revises: 0004_provider_checks
+Revises: 0005_tenant_config
 Create Date: 2026-11-21
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0006_rescores"
-down_revision = "0004_provider_checks"
+down_revision = "0005_tenant_config"
 branch_labels = None
 depends_on = None
 
