@@ -17,9 +17,11 @@ from flask.testing import FlaskClient
 from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.db.models import JobStep, Tenant
+from pipeline.db.models import JobStep
 from pipeline.db.session import transaction
+from pipeline.db.tenant_config import put_config
 from pipeline.settings import Settings
+from schemas.tenant import TenantConfig
 from tests.conftest import TenantKey, make_tenant, settings_env
 from tests.integration.conftest import ALL_QUEUES, Poll, sample
 from tests.support.fake_assemblyai import FakeAssemblyAI
@@ -68,13 +70,12 @@ def cloud_worker(
 @pytest.fixture
 def cloud_tenant(sessions: sessionmaker[Session]) -> TenantKey:
     key = make_tenant(sessions, "cloud")
+    config = {
+        "providers": {"transcriber": "assemblyai", "analyzer": "gemini"},
+        "context": {"business_description": "Acme Broadband, home internet"},
+    }
     with transaction(sessions) as session:
-        tenant = session.get(Tenant, key.tenant_id)
-        assert tenant is not None
-        tenant.config = {
-            "providers": {"transcriber": "assemblyai", "analyzer": "gemini"},
-            "context": {"business_description": "Acme Broadband, home internet"},
-        }
+        put_config(session, key.tenant_id, TenantConfig.model_validate(config), author="test")
     return key
 
 

@@ -12,8 +12,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.db.models import JobStep, Tenant
+from pipeline.db.models import JobStep
 from pipeline.db.session import transaction
+from pipeline.db.tenant_config import put_config
+from schemas.tenant import TenantConfig
 from tests.conftest import TenantKey, make_tenant
 from tests.integration.conftest import Poll
 
@@ -32,10 +34,9 @@ COLLECTIONS_CALL = [
 
 
 def configure(sessions: sessionmaker[Session], tenant: TenantKey, config: dict[str, Any]) -> None:
+    """A new version of the tenant's configuration, as the admin API and CLI store it."""
     with transaction(sessions) as session:
-        row = session.get(Tenant, tenant.tenant_id)
-        assert row is not None
-        row.config = config
+        put_config(session, tenant.tenant_id, TenantConfig.model_validate(config), author="test")
 
 
 def completed_result(
@@ -106,6 +107,7 @@ def test_a_changed_scorecard_rescores_a_completed_call_without_transcribing_agai
     done = wait_rescore(client, tenant, response.headers["Location"])
     assert done["status"] == "completed", done
     assert done["old"]["scorecard"] != done["new"]["scorecard"]
+    assert done["config_version"] == 2  # the version that re-scored it
     added = {c["item_id"] for c in done["changes"] if c["change"] == "added"}
     assert any("mini_miranda" in item for item in added), done["changes"]
     after: dict[str, Any] = client.get(f"/v1/jobs/{job_id}/result", headers=tenant.headers).json  # type: ignore[assignment]
