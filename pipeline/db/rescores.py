@@ -29,6 +29,7 @@ def create_rescore(
         reanalyze=reanalyze,
     )
     session.add(row)
+    session.flush()  # defaults (created_at) are set, so the caller can present the row
     session.add(
         OutboxMessage(
             topic=TOPIC_RESCORE,

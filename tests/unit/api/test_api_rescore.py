@@ -1,0 +1,59 @@
+"""Re-scoring requests: only a tenant's own completed jobs, clear problems for everything else."""
+
+from __future__ import annotations
+
+from flask.testing import FlaskClient
+
+from tests.conftest import TenantKey
+from tests.unit.api.conftest import TEXT_TRANSCRIPT
+
+
+def queued_job(client: FlaskClient, tenant: TenantKey) -> str:
+    response = client.post("/v1/jobs", json={"transcript": TEXT_TRANSCRIPT}, headers=tenant.headers)
+    assert response.status_code == 202
+    job_id: str = response.json["id"]  # type: ignore[index]
+    return job_id
+
+
+def test_a_job_that_is_not_completed_cannot_be_rescored(
+    client: FlaskClient, tenant: TenantKey
+) -> None:
+    job_id = queued_job(client, tenant)  # no worker here: it stays queued
+    response = client.post(f"/v1/jobs/{job_id}/rescore", headers=tenant.headers)
+    assert response.status_code == 409
+    assert response.mimetype == "application/problem+json"
+    assert response.json["code"] == "job_not_completed"  # type: ignore[index]
+
+
+def test_another_tenants_job_is_a_404_like_a_missing_one(
+    client: FlaskClient, tenant: TenantKey, other_tenant: TenantKey
+) -> None:
+    job_id = queued_job(client, tenant)
+    theirs = client.post(f"/v1/jobs/{job_id}/rescore", headers=other_tenant.headers)
+    missing = client.post("/v1/jobs/job_00000000000000000000000000/rescore", headers=tenant.headers)
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.json == missing.json
+
+
+def test_bad_bodies_are_problems_not_500s(client: FlaskClient, tenant: TenantKey) -> None:
+    job_id = queued_job(client, tenant)
+    unknown = client.post(
+        f"/v1/jobs/{job_id}/rescore", json={"reanalyse": True}, headers=tenant.headers
+    )
+    assert unknown.status_code == 422 and unknown.json["code"] == "validation_error"  # type: ignore[index]
+    text = client.post(
+        f"/v1/jobs/{job_id}/rescore", data="x", content_type="text/plain", headers=tenant.headers
+    )
+    assert text.status_code == 415
+    too_many = client.post("/v1/rescore", json={"limit": 100000}, headers=tenant.headers)
+    assert too_many.status_code == 422
+
+
+def test_a_bulk_rescore_selects_only_completed_jobs_of_the_tenant(
+    client: FlaskClient, tenant: TenantKey, other_tenant: TenantKey
+) -> None:
+    queued_job(client, tenant)
+    response = client.post("/v1/rescore", json={}, headers=tenant.headers)
+    assert response.status_code == 202
+    assert response.json["count"] == 0  # type: ignore[index]
+    assert client.get("/v1/rescores/rsc_nope", headers=tenant.headers).status_code == 404
