@@ -157,7 +157,8 @@ def _fit_count(chunks: list[_Chunk]) -> int:
 def _mono(tracks: list[Samples]) -> Samples:
     if len(tracks) == 1:
         return tracks[0]
-    return np.mean(np.stack(tracks), axis=0).astype(np.float32)
+    mixed: Samples = np.stack(tracks).mean(axis=0, dtype=np.float32)
+    return mixed
 
 
 def _window(signal: Samples, chunk: _Chunk) -> Samples:

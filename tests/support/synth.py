@@ -46,7 +46,10 @@ class SynthCall:
 
 # A support call the way most start: the agent greets with the company name.
 SUPPORT_CALL: list[tuple[str, str]] = [
-    ("agent", "Thank you for calling Northwind Telecom, my name is David. How can I help you today?"),
+    (
+        "agent",
+        "Thank you for calling Northwind Telecom, my name is David. How can I help you today?",
+    ),
     ("customer", "Hi David. I'm calling about my bill, I was charged twice for the same month."),
     ("agent", "I'm sorry to hear that. Can you confirm your account number for me, please?"),
     ("customer", "Sure, it is four five seven two nine one."),
@@ -64,8 +67,14 @@ CUSTOMER_FIRST: list[tuple[str, str]] = [
     ("customer", "Hello? Hi, I'm calling about my bill. I want to cancel my subscription."),
     ("agent", "Thank you for calling Northwind Telecom, this is Mark. How may I help you?"),
     ("customer", "I just said, I want to cancel. My account keeps getting charged every month."),
-    ("agent", "I understand. Can you verify your date of birth and the last four digits of the card?"),
-    ("customer", "It's the third of March, nineteen eighty, and the last four are two two one nine."),
+    (
+        "agent",
+        "I understand. Can you verify your date of birth and the last four digits of the card?",
+    ),
+    (
+        "customer",
+        "It's the third of March, nineteen eighty, and the last four are two two one nine.",
+    ),
     ("agent", "Thank you. Please bear with me while I pull up the subscription."),
     ("customer", "Fine. I have been waiting for this for weeks."),
     ("agent", "I have cancelled it today, and you will not be charged again."),
@@ -100,7 +109,9 @@ def _render(work: Path, index: int, role: str, text: str) -> Path:
     subprocess.run([*SOX, str(raw), *PCM, str(trimmed), *trim], check=True)
     whole_ms = _samples(trimmed) * 1000 // RATE
     cut = work / f"cut-{index:02d}.wav"
-    subprocess.run([*SOX, str(trimmed), str(cut), "trim", "0", f"{whole_ms * RATE // 1000}s"], check=True)
+    subprocess.run(
+        [*SOX, str(trimmed), str(cut), "trim", "0", f"{whole_ms * RATE // 1000}s"], check=True
+    )
     return cut
 
 
