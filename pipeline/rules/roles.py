@@ -67,7 +67,7 @@ CUES: tuple[Cue, ...] = (
         "request",
         C,
         2.5,
-        r"\bi (want|need|would like|'d like) to (cancel|close|dispute|report|change|return|complain)\b",
+        r"\bi( want| need| would like|'d like) to (cancel|close|dispute|report|change|return|complain)\b",
     ),
     _cue(
         "own account",
