@@ -99,7 +99,9 @@ def role_accuracy(transcript: Transcript, truth: Sequence[TruthTurn]) -> float:
 
 
 @pytest.mark.parametrize(
-    ("name", "threshold"), [("support", 0.9), ("customer_first", 0.9), ("sample", 0.9)]
+    # Measured here: 0.936, 0.912, 0.962 (the rest is mostly Whisper's word-time edges).
+    ("name", "threshold"),
+    [("support", 0.92), ("customer_first", 0.9), ("sample", 0.95)],
 )
 def test_roles_match_the_true_timeline(
     name: str, threshold: float, request: pytest.FixtureRequest
