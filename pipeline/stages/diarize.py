@@ -1,65 +1,95 @@
 """Diarize: who spoke when, and in which role (agent/customer), with a confidence for each turn.
 
-Stereo audio: one speaker per channel, roles from the job's channel map (exact). Text transcripts:
-roles from the speaker labels. Mono audio: no separation yet, so turns are honestly `unknown`, 0.0.
+Stereo audio: one speaker per channel, roles from the job's channel map (exact). Speaker-labelled
+transcripts (our mono separator's "A"/"B", a provider's labels, names in a text transcript): roles
+from the cascade in `pipeline.rules.roles` (role words, then what each speaker says, then order).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 
 from pipeline import artifacts
 from pipeline.context import Context
+from pipeline.db.tenant_config import load_config
+from pipeline.rules import roles
 from pipeline.stages import StageOutput
 from schemas.common import Role, Stage
 from schemas.envelope import JobEnvelope
 from schemas.transcript import RawTranscript, Segment, Transcript, Utterance
 
 MERGE_GAP_MS = 1000
+# Transcripts from an in-process transcriber got their speaker labels from our own separator.
+LOCAL_PROVIDER_PREFIX = "local-"
 Labeler = Callable[[Segment], tuple[str, Role, float]]
-_ROLE_WORDS = {
-    Role.AGENT: {"agent", "rep", "representative", "advisor", "operator", "csr"},
-    Role.CUSTOMER: {"customer", "caller", "client", "consumer"},
-}
 
 
 def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
     raw = artifacts.load(ctx.blobs, envelope, Stage.TRANSCRIBE, RawTranscript)
-    transcript = attribute(raw, channel_map=envelope.options.channel_map)
+    names: list[str] = []
+    if _method(raw) in ("labels", "clustered"):
+        with ctx.sessions() as session:
+            names = load_config(session, envelope.tenant_id).config.context.company_names
+    transcript = attribute(raw, channel_map=envelope.options.channel_map, company_names=names)
     return StageOutput(transcript, provider=f"local-{transcript.diarization}")
 
 
-def attribute(raw: RawTranscript, *, channel_map: dict[int, Role]) -> Transcript:
+def attribute(
+    raw: RawTranscript, *, channel_map: dict[int, Role], company_names: Sequence[str] = ()
+) -> Transcript:
+    """Role-attributed utterances from a raw transcript. Pure: no I/O, deterministic."""
+    segments = sorted(raw.segments, key=lambda s: (s.start_ms, s.end_ms))
+    method = _method(raw)
     label: Labeler
-    if any(s.channel is not None for s in raw.segments):
-        method, label = "channel", lambda s: _by_channel(s, channel_map)
-    elif any(s.speaker for s in raw.segments):
-        method, label = "labels", _by_label
+    if method == "channel":
+        label = partial(_by_channel, channel_map=channel_map)
+    elif method in ("labels", "clustered"):
+        label = _speaker_labeler(segments, company_names)
     else:
-        method, label = "none", lambda _s: ("speaker", Role.UNKNOWN, 0.0)
-    utterances = _merge(sorted(raw.segments, key=lambda s: (s.start_ms, s.end_ms)), label)
+        label = _unlabelled
     return Transcript(
         language=raw.language,
         duration_ms=raw.duration_ms,
         channels=raw.channels,
-        utterances=utterances,
+        utterances=_merge(segments, label),
         diarization=method,
     )
 
 
-def _by_channel(segment: Segment, channel_map: dict[int, Role]) -> tuple[str, Role, float]:
+def _method(raw: RawTranscript) -> str:
+    if any(s.channel is not None for s in raw.segments):
+        return "channel"
+    if any(s.speaker for s in raw.segments):
+        return "clustered" if raw.provider.startswith(LOCAL_PROVIDER_PREFIX) else "labels"
+    return "none"
+
+
+def _unlabelled(_segment: Segment) -> tuple[str, Role, float]:
+    return "speaker", Role.UNKNOWN, 0.0
+
+
+def _by_channel(segment: Segment, *, channel_map: dict[int, Role]) -> tuple[str, Role, float]:
+    found = roles.by_channel(segment.channel, channel_map)
     channel = segment.channel if segment.channel is not None else -1
-    role = channel_map.get(channel, Role.UNKNOWN)
-    return f"channel-{channel}", role, 1.0 if role is not Role.UNKNOWN else 0.0
+    return f"channel-{channel}", found.role, found.confidence
 
 
-def _by_label(segment: Segment) -> tuple[str, Role, float]:
-    speaker = (segment.speaker or "unknown").strip()
-    word = speaker.lower()
-    for role, names in _ROLE_WORDS.items():
-        if word in names:
-            return role.value, role, 1.0
-    return speaker, Role.UNKNOWN, 0.0
+def _speaker_labeler(segments: Sequence[Segment], company_names: Sequence[str]) -> Labeler:
+    """Attribute every labelled speaker once, over the whole call; unlabelled turns stay unknown."""
+    turns = [(s.speaker.strip(), s.text) for s in segments if s.speaker and s.speaker.strip()]
+    found = roles.attribute_speakers(turns, company_names=company_names)
+
+    def label(segment: Segment) -> tuple[str, Role, float]:
+        speaker = (segment.speaker or "").strip()
+        if not speaker:
+            return "unknown", Role.UNKNOWN, 0.0
+        attribution = found.get(speaker, roles.UNKNOWN)
+        # A role-word label ("Agent", "caller") is shown as the role; other labels as given.
+        shown = attribution.role.value if roles.by_label(speaker) else speaker
+        return shown, attribution.role, attribution.confidence
+
+    return label
 
 
 def _merge(segments: list[Segment], label: Labeler) -> list[Utterance]:
