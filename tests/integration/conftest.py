@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -10,9 +11,11 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import TestResponse, encode_multipart
 
 from pipeline.settings import Settings
-from tests.conftest import settings_env
+from tests.conftest import TenantKey, settings_env
 from tests.support.services import celery_worker
 
 ALL_QUEUES = "transcribe,asr-local,analyze,default,webhooks"
@@ -49,6 +52,15 @@ def poll(client: FlaskClient) -> Poll:
         raise AssertionError(f"job {job_id} not terminal after {timeout} s: {body}")
 
     return _poll
+
+
+def post_audio(
+    client: FlaskClient, tenant: TenantKey, data: bytes, name: str, **fields: str
+) -> TestResponse:
+    # Encoded here: werkzeug's test client spools big bodies to a temp file it never closes.
+    boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(data), name), **fields})
+    content_type = f"multipart/form-data; boundary={boundary}"
+    return client.post("/v1/jobs", data=body, headers=tenant.headers, content_type=content_type)
 
 
 def sample(name: str) -> Path:

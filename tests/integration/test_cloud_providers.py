@@ -112,7 +112,9 @@ def test_stereo_call_runs_on_assemblyai_and_gemini_without_holding_a_worker(
     assert roles == {("channel-0", "agent", 1.0), ("channel-1", "customer", 1.0)}
     submitted = [r for r in aai.requests if r.method == "POST" and r.path == "/v2/transcript"]
     assert submitted and submitted[-1].json["multichannel"] is True
-    assert submitted[-1].json["audio_url"].startswith(aai.url)  # the bytes were uploaded
+    # Our storage is private, so the bytes were uploaded and AssemblyAI's upload URL submitted.
+    assert submitted[-1].json["audio_url"].startswith("https://cdn.assemblyai.com/upload/")
+    assert aai.uploads
     assert submitted[-1].json["language_detection"] is True
     assert body["language"] == "en"
     provenance = body["provenance"]

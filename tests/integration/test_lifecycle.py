@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
-from werkzeug.datastructures import FileStorage
-from werkzeug.test import TestResponse, encode_multipart
 
 from tests.conftest import TenantKey
-from tests.integration.conftest import Poll, sample
+from tests.integration.conftest import Poll, post_audio, sample
 
 pytestmark = pytest.mark.integration
-
-
-def post_audio(
-    client: FlaskClient, tenant: TenantKey, data: bytes, name: str, **fields: str
-) -> TestResponse:
-    # Encoded here: werkzeug's test client spools big bodies to a temp file it never closes.
-    boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(data), name), **fields})
-    content_type = f"multipart/form-data; boundary={boundary}"
-    return client.post("/v1/jobs", data=body, headers=tenant.headers, content_type=content_type)
 
 
 def test_stereo_recording_completes_with_roles_by_channel(
