@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,8 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.db import jobs
 from pipeline.db.contacts import prior_contacts
-from pipeline.db.migrate import upgrade
-from pipeline.db.session import make_engine, make_session_factory, transaction
+from pipeline.db.session import transaction
 from pipeline.db.tenants import create_tenant
 from pipeline.ids import new_id
 from pipeline.rules.contact_policy import REG_F_7_IN_7, ContactRecord, check_contact
@@ -22,18 +19,6 @@ from schemas.envelope import JobEnvelope, JobInput
 
 NOW = datetime(2024, 6, 10, 18, 0, tzinfo=UTC)
 NY = "America/New_York"
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    if request.param == "postgresql":
-        yield request.getfixturevalue("sessions")
-        return
-    url = f"sqlite:///{tmp_path / 'contacts.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def new_tenant(db: sessionmaker[Session]) -> str:

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.db import jobs
-from pipeline.db.migrate import upgrade
 from pipeline.db.models import Job, JobStep
-from pipeline.db.session import make_engine, make_session_factory, transaction
+from pipeline.db.session import transaction
 from pipeline.db.tenants import create_tenant
 from pipeline.ids import new_id
 from pipeline.settings import Settings
@@ -20,18 +16,6 @@ from schemas.common import InputKind, Stage
 from schemas.envelope import JobEnvelope, JobInput
 
 SETTINGS = Settings()  # only the webhook schedule and link base are read here
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    if request.param == "postgresql":
-        yield request.getfixturevalue("sessions")
-        return
-    url = f"sqlite:///{tmp_path / 'jobs.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def new_job(db: sessionmaker[Session]) -> str:

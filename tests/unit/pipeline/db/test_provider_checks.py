@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.db import jobs, provider_checks
-from pipeline.db.migrate import upgrade
 from pipeline.db.models import Job, JobStep, OutboxMessage, utcnow
-from pipeline.db.session import make_engine, make_session_factory, transaction
+from pipeline.db.session import transaction
 from pipeline.db.tenants import create_tenant
 from pipeline.ids import new_id
 from pipeline.provider_webhooks import next_check_delay
@@ -22,18 +19,6 @@ from schemas.common import InputKind, JobStatus, Stage
 from schemas.envelope import JobEnvelope, JobInput
 
 T = Stage.TRANSCRIBE
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    if request.param == "postgresql":
-        yield request.getfixturevalue("sessions")
-        return
-    url = f"sqlite:///{tmp_path / 'checks.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def audio_job(db: sessionmaker[Session]) -> str:

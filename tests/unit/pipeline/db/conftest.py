@@ -1,0 +1,25 @@
+"""Repository tests run on both databases the project supports: PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.db.migrate import upgrade
+from pipeline.db.session import make_engine, make_session_factory
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """The session's PostgreSQL database, or a fresh SQLite file migrated to head."""
+    if request.param == "postgresql":
+        yield request.getfixturevalue("sessions")
+        return
+    url = f"sqlite:///{tmp_path / 'repo.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    yield make_session_factory(engine)
+    engine.dispose()
