@@ -23,7 +23,7 @@ from pipeline.db.tenant_config import put_config
 from pipeline.settings import Settings
 from schemas.tenant import TenantConfig
 from tests.conftest import TenantKey, make_tenant, settings_env
-from tests.integration.conftest import ALL_QUEUES, Poll, sample
+from tests.integration.conftest import ALL_QUEUES, Poll, post_audio, sample
 from tests.support.fake_assemblyai import FakeAssemblyAI
 from tests.support.fake_gemini import FakeGemini
 from tests.support.services import celery_worker
@@ -80,8 +80,7 @@ def cloud_tenant(sessions: sessionmaker[Session]) -> TenantKey:
 
 
 def submit(client: FlaskClient, tenant: TenantKey, path: Path) -> str:
-    with path.open("rb") as fh:
-        response = client.post("/v1/jobs", data={"file": (fh, path.name)}, headers=tenant.headers)
+    response = post_audio(client, tenant, path.read_bytes(), path.name)
     assert response.status_code == 202, response.json
     job_id: str = response.json["id"]  # type: ignore[index]
     return job_id
