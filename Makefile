@@ -49,6 +49,8 @@ check: lint typecheck test ## Lint, typecheck and test (what CI runs)
 bench: $(STAMP) ## Run the benchmarks in bench/ and print their figures
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/pipeline_overhead.py
+	$(BIN)/python bench/local_pipeline.py
+	$(BIN)/python bench/providers.py
 
 samples: ## Re-synthesize the sample calls (needs espeak-ng and sox)
 	bash samples/make_samples.sh
