@@ -89,9 +89,15 @@ def _tenant_paths(h: Helpers) -> dict[str, Any]:
     }
 
 
+def _config_schema(mode: str) -> dict[str, str]:
+    # TenantConfig is documented in both modes (a request body and part of responses) and its
+    # scorecards differ between them, so pydantic names the two schemas with a suffix.
+    return {"$ref": f"#/components/schemas/{TenantConfig.__name__}-{mode}"}
+
+
 def _config_read(h: Helpers, description: str) -> dict[str, Any]:
     found = h.ok(ConfigView, description)
-    found["content"][_YAML] = {"schema": h.ref(TenantConfig)}  # with Accept: application/yaml
+    found["content"][_YAML] = {"schema": _config_schema("Output")}  # Accept: application/yaml
     found["headers"] = {"Callintel-Config-Version": {"schema": {"type": "integer"}}}
     return {"200": found, "409": h.problem("tenant_config_invalid: stored before validation")}
 
@@ -108,7 +114,7 @@ def _config_paths(h: Helpers) -> dict[str, Any]:
         _TENANT,
         _COMMENT,
     )
-    schema = h.ref(TenantConfig)
+    schema = _config_schema("Input")
     put["requestBody"] = {
         "required": True,
         "content": {"application/json": {"schema": schema}, _YAML: {"schema": schema}},

@@ -5,4 +5,4 @@
 
 from __future__ import annotations
 
-RULES_VERSION = "2026.11.3"
+RULES_VERSION = "2026.11.4"

@@ -40,7 +40,7 @@ def test_stereo_recording_completes_with_roles_by_channel(
     assert result["metrics"]["by_role"]["agent"]["talk_ms"] > 0
     assert result["metrics"]["by_role"]["customer"]["talk_ms"] > 0
     items = {i["id"]: i for s in result["score"]["sections"] for i in s["items"]}
-    assert items["greeting"]["answer"] == "yes" and items["greeting"]["evidence"]
+    assert items["greeting"]["answer"] == "yes" and items["greeting"]["evidence"], items["greeting"]
     assert result["provenance"]["audio_seconds"] > 10
 
 

@@ -101,6 +101,8 @@ def test_options_are_reflected(
         "language": "en",
         "channel_map": {"0": "customer", "1": "agent"},
         "call_type": "billing",
+        "transcriber": None,  # a transcript needs no speech provider
+        "analyzer": "local",  # pinned at intake: the deployment's default
     }
 
 

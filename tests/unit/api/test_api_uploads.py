@@ -122,6 +122,8 @@ def test_form_fields_are_reflected(
         "language": "en",
         "channel_map": {"0": "customer", "1": "agent"},
         "call_type": "billing",
+        "transcriber": "local",  # providers are pinned at intake
+        "analyzer": "local",
     }
 
 

@@ -48,7 +48,8 @@ def get(sessions: sessionmaker[Session], job_id: str) -> Job:
 def queued_messages(settings: Settings) -> int:
     client = redis.Redis.from_url(settings.redis_url)
     try:
-        return int(client.llen("asr-local"))
+        # Where a transcribe task goes depends on the job's input and provider (workers/workflow.py).
+        return int(client.llen("asr-local")) + int(client.llen("transcribe"))
     finally:
         client.close()
 
