@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -131,6 +132,9 @@ def wait_completed(conn: psycopg.Connection[Any], total: int, *, timeout: float)
 def main() -> None:
     args = parse_args()
     cleanup_on_sigterm()
+    # Celery reads its broker from the environment once, when workers.app is first imported.
+    os.environ["REDIS_URL"] = args.redis_url
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
     from pydantic import SecretStr
 
     from api import create_app
