@@ -13,14 +13,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import create_app
 from pipeline import provider_webhooks
-from pipeline.db import jobs, provider_checks
+from pipeline.db import provider_checks
 from pipeline.db.models import JobStep, OutboxMessage
 from pipeline.db.session import transaction
-from pipeline.ids import new_id
 from pipeline.settings import Settings
 from schemas.common import InputKind, Stage
-from schemas.envelope import JobEnvelope, JobInput
 from tests.conftest import TenantKey
+from tests.support.jobs import queued_job
 
 URL = provider_webhooks.WEBHOOK_PATH
 
@@ -44,18 +43,7 @@ def cb_client(callback_settings: Settings) -> Iterator[FlaskClient]:
 
 def waiting_job(sessions: sessionmaker[Session], tenant: TenantKey, *, ref: str) -> str:
     with transaction(sessions) as session:
-        envelope = JobEnvelope(
-            job_id=new_id("job"),
-            tenant_id=tenant.tenant_id,
-            input=JobInput(
-                kind=InputKind.AUDIO,
-                blob_key="k",
-                sha256="0" * 64,
-                content_type="audio/wav",
-                bytes=1,
-            ),
-        )
-        job = jobs.create_job(session, envelope, external_id=None, call_type=None, metadata={})
+        job = queued_job(session, tenant_id=tenant.tenant_id, kind=InputKind.AUDIO)
         provider_checks.record_submission(session, job.id, Stage.TRANSCRIBE, ref=ref)
         provider_checks.schedule_check(session, job.id, Stage.TRANSCRIBE, after_s=600)
         # The creation's outbox row was published long ago.

@@ -9,30 +9,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.db import jobs
 from pipeline.db.models import Job, JobStep
 from pipeline.db.session import transaction
-from pipeline.db.tenants import create_tenant
-from pipeline.ids import new_id
 from pipeline.settings import Settings
-from schemas.common import InputKind, Stage
-from schemas.envelope import JobEnvelope, JobInput
+from schemas.common import Stage
+from tests.support.jobs import queued_job
 
 SETTINGS = Settings()  # only the webhook schedule and link base are read here
 
 
 def new_job(db: sessionmaker[Session]) -> str:
     with transaction(db) as session:
-        tenant = create_tenant(session, name="t")
-        envelope = JobEnvelope(
-            job_id=new_id("job"),
-            tenant_id=tenant.id,
-            input=JobInput(
-                kind=InputKind.TRANSCRIPT,
-                blob_key="k",
-                sha256="0" * 64,
-                content_type="application/json",
-                bytes=1,
-            ),
-        )
-        return jobs.create_job(session, envelope, external_id=None, call_type=None, metadata={}).id
+        return queued_job(session).id
 
 
 def step(db: sessionmaker[Session], job_id: str, stage: Stage) -> JobStep:

@@ -11,31 +11,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.db import jobs, provider_checks
 from pipeline.db.models import Job, JobStep, OutboxMessage, utcnow
 from pipeline.db.session import transaction
-from pipeline.db.tenants import create_tenant
-from pipeline.ids import new_id
 from pipeline.provider_webhooks import next_check_delay
 from pipeline.settings import Settings
 from schemas.common import InputKind, JobStatus, Stage
-from schemas.envelope import JobEnvelope, JobInput
+from tests.support.jobs import queued_job
 
 T = Stage.TRANSCRIBE
 
 
 def audio_job(db: sessionmaker[Session]) -> str:
     with transaction(db) as session:
-        tenant = create_tenant(session, name="t")
-        envelope = JobEnvelope(
-            job_id=new_id("job"),
-            tenant_id=tenant.id,
-            input=JobInput(
-                kind=InputKind.AUDIO,
-                blob_key="k",
-                sha256="0" * 64,
-                content_type="audio/wav",
-                bytes=1,
-            ),
-        )
-        job = jobs.create_job(session, envelope, external_id=None, call_type=None, metadata={})
+        job = queued_job(session, kind=InputKind.AUDIO)
         jobs.begin_stage(session, job, T, max_attempts=3)
         return job.id
 
