@@ -31,7 +31,7 @@ def redaction_findings(
                 severity="critical",
             ),
         )
-        spoken_in = _covering(redaction, utterances)
+        spoken_in = covering_utterance(redaction, utterances)
         if spoken_in is not None and all(e.utterance_id != spoken_in.id for e in finding.evidence):
             finding.evidence.append(
                 Evidence(
@@ -44,8 +44,9 @@ def redaction_findings(
     return list(findings.values())
 
 
-def _covering(redaction: Redaction, utterances: Sequence[Utterance]) -> Utterance | None:
-    """The utterance overlapping the redaction most (by id when diarize already assigned one)."""
+def covering_utterance(redaction: Redaction, utterances: Sequence[Utterance]) -> Utterance | None:
+    """The utterance a redaction was spoken in: by id once diarize assigned one, else the one
+    overlapping it most in time."""
     if redaction.utterance_id is not None:
         return next((u for u in utterances if u.id == redaction.utterance_id), None)
     best, overlap = None, 0

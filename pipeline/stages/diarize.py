@@ -14,10 +14,11 @@ from pipeline import artifacts
 from pipeline.context import Context
 from pipeline.db.tenant_config import load_config
 from pipeline.rules import roles
+from pipeline.rules.findings import covering_utterance
 from pipeline.stages import StageOutput
 from schemas.common import Role, Stage
 from schemas.envelope import JobEnvelope
-from schemas.transcript import RawTranscript, Segment, Transcript, Utterance
+from schemas.transcript import RawTranscript, Redaction, Segment, Transcript, Utterance
 
 MERGE_GAP_MS = 1000
 # Transcripts from an in-process transcriber got their speaker labels from our own separator.
@@ -48,13 +49,21 @@ def attribute(
         label = _speaker_labeler(segments, company_names)
     else:
         label = _unlabelled
+    utterances = _merge(segments, label)
     return Transcript(
         language=raw.language,
         duration_ms=raw.duration_ms,
         channels=raw.channels,
-        utterances=_merge(segments, label),
+        utterances=utterances,
         diarization=method,
+        redactions=[_anchored(r, utterances) for r in raw.redactions],
     )
+
+
+def _anchored(redaction: Redaction, utterances: Sequence[Utterance]) -> Redaction:
+    """The redaction with the id of the utterance it was spoken in (evidence cites utterances)."""
+    spoken_in = covering_utterance(redaction, utterances)
+    return redaction.model_copy(update={"utterance_id": spoken_in.id if spoken_in else None})
 
 
 def _method(raw: RawTranscript) -> str:

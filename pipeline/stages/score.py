@@ -22,7 +22,7 @@ from pipeline.stages import StageOutput
 from schemas.analysis import AnalysisArtifact, Finding
 from schemas.common import Stage
 from schemas.envelope import JobEnvelope
-from schemas.transcript import RawTranscript, Transcript
+from schemas.transcript import Transcript
 
 CONTACT_WINDOW_DAYS = 7
 
@@ -30,7 +30,6 @@ CONTACT_WINDOW_DAYS = 7
 def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
     transcript = artifacts.load(ctx.blobs, envelope, Stage.DIARIZE, Transcript)
     analysis = artifacts.load(ctx.blobs, envelope, Stage.ANALYZE, AnalysisArtifact)
-    raw = artifacts.load(ctx.blobs, envelope, Stage.TRANSCRIBE, RawTranscript)
     with ctx.sessions() as session:
         config = load_config(session, envelope.tenant_id).config
         job = session.get(Job, envelope.job_id)
@@ -46,7 +45,7 @@ def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
         findings=[
             *(insights.violations if insights else []),
             *(insights.risk_factors if insights else []),
-            *redaction_findings(raw.redactions, transcript.utterances),
+            *redaction_findings(transcript.redactions, transcript.utterances),
             *history,
         ],
         metadata=metadata,

@@ -17,7 +17,7 @@ from pipeline.stages import diarize
 from pipeline.stages.diarize import attribute
 from schemas.common import InputKind, Role, Stage
 from schemas.envelope import JobEnvelope, JobInput
-from schemas.transcript import RawTranscript, Segment, Transcript
+from schemas.transcript import RawTranscript, Redaction, Segment, Transcript
 
 CHANNELS = {0: Role.AGENT, 1: Role.CUSTOMER}
 
@@ -76,6 +76,17 @@ def test_provider_labels_and_named_speakers_go_through_the_cascade() -> None:
     transcript = attribute(text, channel_map=CHANNELS)
     assert _roles(transcript) == [("agent", Role.AGENT), ("Sam", Role.CUSTOMER)]
     assert [u.role_confidence for u in transcript.utterances] == [1.0, 0.9]
+
+
+def test_redactions_are_anchored_to_the_utterance_they_were_spoken_in() -> None:
+    raw = _raw(
+        _seg(0, "Thank you for calling.", channel=0),
+        _seg(3000, "My card number is [card number].", channel=1),
+        channels=2,
+    ).model_copy(update={"redactions": [Redaction(kind="card_number", start_ms=3500, end_ms=4500)]})
+    transcript = attribute(raw, channel_map=CHANNELS)
+    spoken_in = [u for u in transcript.utterances if "card number" in u.text]
+    assert [r.utterance_id for r in transcript.redactions] == [spoken_in[0].id]
 
 
 def test_unlabelled_mono_stays_honestly_unknown() -> None:
