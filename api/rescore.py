@@ -7,7 +7,7 @@ configuration; no transcription is repeated. The work runs on a worker; these vi
 from __future__ import annotations
 
 import logging
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from flask import Blueprint, Response, request
 from pydantic import BaseModel, ValidationError
@@ -23,7 +23,6 @@ from pipeline.db.models import Job
 from pipeline.db.rescore_models import Rescore
 from pipeline.db.session import transaction
 from pipeline.ids import new_id
-from pipeline.rescore import TERMINAL
 from schemas.common import JobStatus
 from schemas.rescore import (
     BulkRescoreIn,
@@ -114,7 +113,6 @@ def list_rescores() -> Response:
 
 
 def rescore_view(row: Rescore) -> RescoreView:
-    new = row.new_score
     return RescoreView(
         id=row.id,
         job_id=row.job_id,
@@ -123,9 +121,9 @@ def rescore_view(row: Rescore) -> RescoreView:
         reanalyze=row.reanalyze,
         config_version=row.config_version,
         old=ScoreSummary.model_validate(row.old_score) if row.old_score else None,
-        new=_summary(new) if new else None,
-        changes=[ItemChange.model_validate(c) for c in (row.changes or {}).get("items", [])]
-        if row.status in TERMINAL and row.changes is not None
+        new=ScoreSummary.model_validate(row.new_score) if row.new_score else None,
+        changes=[ItemChange.model_validate(c) for c in row.changes["items"]]
+        if row.changes is not None
         else None,
         error={"code": row.error_code, "message": row.error_message or ""}
         if row.error_code
@@ -138,13 +136,6 @@ def rescore_view(row: Rescore) -> RescoreView:
             "result": f"/v1/jobs/{row.job_id}/result",
         },
     )
-
-
-def _summary(score: dict[str, Any]) -> ScoreSummary:
-    from pipeline.rescore import summary
-    from schemas.scorecard import ScoreArtifact
-
-    return summary(ScoreArtifact.model_validate(score))
 
 
 def _body(model: type[M]) -> M:

@@ -78,7 +78,7 @@ def _complete(
         raise PermanentError("the job has no result to re-score", code="job_not_completed")
     result = CallResult.model_validate(stored.body)
     row.old_score = summary(result.score).model_dump(mode="json")
-    row.new_score = new.model_dump(mode="json")
+    row.new_score = summary(new).model_dump(mode="json")  # the whole new score is in the result
     row.changes = {"items": [c.model_dump(mode="json") for c in diff(result.score, new)]}
     # Score always reads the tenant's current configuration: that is the version that re-scored.
     row.config_version = load_config(session, row.tenant_id).version
@@ -127,41 +127,22 @@ def diff(old: ScoreArtifact, new: ScoreArtifact) -> list[ItemChange]:
     before = {i.id: i for s in old.sections for i in s.items}
     after = {i.id: i for s in new.sections for i in s.items}
     changes: list[ItemChange] = []
-    for item_id, item in after.items():
-        was = before.get(item_id)
-        if was is None:
-            changes.append(
-                ItemChange(
-                    item_id=item_id,
-                    label=item.label,
-                    change="added",
-                    new_answer=item.answer,
-                    new_points=item.points,
-                )
+    for item_id in [*after, *(i for i in before if i not in after)]:
+        was, now = before.get(item_id), after.get(item_id)
+        if was and now and (was.answer, was.points) == (now.answer, now.points):
+            continue
+        label = now.label if now else was.label if was else item_id
+        changes.append(
+            ItemChange(
+                item_id=item_id,
+                label=label,
+                change="added" if was is None else "removed" if now is None else "changed",
+                old_answer=was.answer if was else None,
+                new_answer=now.answer if now else None,
+                old_points=was.points if was else None,
+                new_points=now.points if now else None,
             )
-        elif (was.answer, was.points) != (item.answer, item.points):
-            changes.append(
-                ItemChange(
-                    item_id=item_id,
-                    label=item.label,
-                    change="changed",
-                    old_answer=was.answer,
-                    new_answer=item.answer,
-                    old_points=was.points,
-                    new_points=item.points,
-                )
-            )
-    for item_id, was in before.items():
-        if item_id not in after:
-            changes.append(
-                ItemChange(
-                    item_id=item_id,
-                    label=was.label,
-                    change="removed",
-                    old_answer=was.answer,
-                    old_points=was.points,
-                )
-            )
+        )
     return changes
 
 

@@ -56,6 +56,8 @@ class JobStatus(StrEnum):
         return self in (JobStatus.COMPLETED, JobStatus.FAILED)
 
 
+UNFINISHED: tuple[str, ...] = tuple(s.value for s in JobStatus if not s.terminal)
+
 RUNNING_STATUS: dict[Stage, JobStatus] = {
     Stage.TRANSCRIBE: JobStatus.TRANSCRIBING,
     Stage.DIARIZE: JobStatus.DIARIZING,

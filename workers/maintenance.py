@@ -13,7 +13,7 @@ from pipeline.db import idempotency, jobs, provider_checks
 from pipeline.db.models import Job, JobStep, utcnow
 from pipeline.db.session import transaction
 from pipeline.settings import Settings
-from schemas.common import JobStatus, Stage
+from schemas.common import UNFINISHED, Stage
 from schemas.envelope import JobEnvelope
 from workers import outbox
 from workers.app import app
@@ -23,7 +23,6 @@ from workers.workflow import start_pipeline
 log = logging.getLogger(__name__)
 
 MAX_REDRIVES = 3
-UNFINISHED = [s.value for s in JobStatus if not s.terminal]
 
 
 @app.task(name="maintenance.relay_outbox", ignore_result=True)

@@ -15,9 +15,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.db import jobs
 from pipeline.db.models import Job, JobStep, OutboxMessage, utcnow
-from schemas.common import JobStatus, Stage
-
-UNFINISHED = [s.value for s in JobStatus if not s.terminal]
+from schemas.common import UNFINISHED, Stage
 
 
 @dataclass(frozen=True)
@@ -72,11 +70,6 @@ def claim_due(session: Session, *, lease_s: float, limit: int = 200) -> list[Job
         step.next_check_at = now + timedelta(seconds=lease_s)
         job.updated_at = now
     return [job for job, _step in rows]
-
-
-def clear(session: Session, job_id: str, stage: Stage) -> None:
-    step = jobs.get_step(session, job_id, stage)
-    step.next_check_at = None
 
 
 def check_now(session: Session, *, job_id: str, ref: str) -> bool:
