@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.db.migrate import upgrade
 from pipeline.db.session import make_engine, make_session_factory
+from tests.support.services import postgres_database
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -23,3 +24,13 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[
     engine = make_engine(url)
     yield make_session_factory(engine)
     engine.dispose()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database (a throwaway PostgreSQL one, or a SQLite file) for migration tests."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'db.sqlite'}"
+        return
+    with postgres_database() as url:
+        yield url

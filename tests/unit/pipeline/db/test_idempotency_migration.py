@@ -3,46 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
-import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from pipeline.db.migrate import upgrade
-from pipeline.db.registry import Base
 from pipeline.db.session import make_engine
-from pipeline.settings import Settings
-from tests.support.services import postgres_database
 
 SHA = "ab" * 32
-
-
-def _ours(diff: Any) -> bool:
-    text_ = repr(diff)
-    return "idempotency_keys" in text_ or "input_sha256" in text_
-
-
-def test_postgresql_schema_matches_the_models(settings: Settings) -> None:
-    engine = make_engine(settings.database_url)
-    try:
-        with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
-            assert [d for d in compare_metadata(context, Base.metadata) if _ours(d)] == []
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'db.sqlite'}"
-        return
-    with postgres_database() as url:
-        yield url
 
 
 def test_jobs_from_before_the_migration_get_their_input_hash(empty_url: str) -> None:

@@ -5,27 +5,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.db.migrate import alembic_config, upgrade
 from pipeline.db.models import Tenant
-from pipeline.db.registry import Base
 from pipeline.db.session import make_engine, make_session_factory, transaction
 from pipeline.db.tenant_config import list_versions, load_config, put_config
 from pipeline.db.tenants import create_tenant
 from pipeline.errors import PermanentError
-from pipeline.settings import Settings
 from schemas.tenant import TenantConfig
-from tests.support.services import postgres_database
 
 
 def config(*packs: str, risk: str = "cancel") -> TenantConfig:
@@ -157,30 +151,6 @@ def test_put_config_works_on_sqlite(tmp_path: Path) -> None:
             assert load_config(session, tenant_id, version=1).config == config("x")
     finally:
         engine.dispose()
-
-
-def _ours(diff: Any) -> bool:
-    text_ = repr(diff)
-    return any(n in text_ for n in ("tenant_config_versions", "config_version", "expires_at"))
-
-
-def test_postgresql_schema_matches_the_models(settings: Settings) -> None:
-    engine = make_engine(settings.database_url)
-    try:
-        with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
-            assert [d for d in compare_metadata(context, Base.metadata) if _ours(d)] == []
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'db.sqlite'}"
-        return
-    with postgres_database() as url:
-        yield url
 
 
 def test_migration_records_existing_configs_and_round_trips(empty_url: str) -> None:
