@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support.http_server import serving
+
 API_KEY = "fake-gemini-key"
 PATH = re.compile(r"^/(v1|v1beta)/models/([^/:]+):generateContent$")
 UTTERANCE = re.compile(r"^\[([^\s\]]+) [\d.]+s [^\]]+\] (.*)$", re.MULTILINE)
@@ -235,17 +237,8 @@ class FakeGemini:
     @contextmanager
     def running(self) -> Iterator[FakeGemini]:
         self._server = _Server(("127.0.0.1", 0), _handler(self))
-        thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        thread.start()
-        try:
+        with serving(self._server, stop=self._stop):
             yield self
-        finally:
-            self._stop.set()
-            self._server.shutdown()
-            self._server.server_close()
-            thread.join(5)
 
 
 class _Server(ThreadingHTTPServer):

@@ -20,6 +20,8 @@ from typing import Any
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from tests.support.http_server import serving
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -103,17 +105,8 @@ class Receiver:
 
     @contextmanager
     def running(self) -> Iterator[Receiver]:
-        thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        thread.start()
-        try:
+        with serving(self._server, stop=self._stop):
             yield self
-        finally:
-            self._stop.set()
-            self._server.shutdown()
-            self._server.server_close()
-            thread.join(5)
 
 
 class _Server(ThreadingHTTPServer):

@@ -1,4 +1,4 @@
-"""Migration 0002_idempotency: the schema the models declare, and the input_sha256 backfill."""
+"""Migration 0002_idempotency: the input_sha256 backfill of jobs created before it."""
 
 from __future__ import annotations
 
