@@ -40,14 +40,19 @@ def configure(sessions: sessionmaker[Session], tenant: TenantKey, config: dict[s
 
 
 def completed_result(
-    client: FlaskClient, poll: Poll, tenant: TenantKey, turns: list[dict[str, str]]
+    client: FlaskClient,
+    poll: Poll,
+    tenant: TenantKey,
+    turns: list[dict[str, str]],
+    **fields: Any,
 ) -> tuple[str, dict[str, Any]]:
-    response = client.post("/v1/jobs", json={"transcript": turns}, headers=tenant.headers)
+    body = {"transcript": turns, **fields}
+    response = client.post("/v1/jobs", json=body, headers=tenant.headers)
     assert response.status_code == 202, response.json
     job_id: str = response.json["id"]  # type: ignore[index]
     assert poll(job_id, tenant.headers)["status"] == "completed"
-    body: dict[str, Any] = client.get(f"/v1/jobs/{job_id}/result", headers=tenant.headers).json  # type: ignore[assignment]
-    return job_id, body
+    result: dict[str, Any] = client.get(f"/v1/jobs/{job_id}/result", headers=tenant.headers).json  # type: ignore[assignment]
+    return job_id, result
 
 
 def items(score: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -178,15 +183,7 @@ def test_a_collections_call_outside_calling_hours_breaches_the_contact_policy(
         "call_started_at": "2026-11-20T22:30:00-05:00",
         "consumer_timezone": "America/New_York",
     }
-    response = client.post(
-        "/v1/jobs",
-        json={"transcript": COLLECTIONS_CALL, "metadata": metadata},
-        headers=tenant.headers,
-    )
-    assert response.status_code == 202, response.json
-    job_id = response.json["id"]  # type: ignore[index]
-    assert poll(job_id, tenant.headers)["status"] == "completed"
-    body = client.get(f"/v1/jobs/{job_id}/result", headers=tenant.headers).json
-    hours = items(body["score"])["within_calling_hours"]  # type: ignore[index]
+    _, body = completed_result(client, poll, tenant, COLLECTIONS_CALL, metadata=metadata)
+    hours = items(body["score"])["within_calling_hours"]
     assert hours["answer"] == "no", hours
-    assert items(body["score"])["within_7_in_7"]["answer"] == "yes"  # type: ignore[index]
+    assert items(body["score"])["within_7_in_7"]["answer"] == "yes"
