@@ -17,6 +17,7 @@ class Caller:
     tenant_id: str
     tenant_name: str
     config: dict[str, object]
+    config_version: int = 0
 
 
 def presented_key() -> str | None:
@@ -39,7 +40,12 @@ def require_caller() -> Caller:
         tenant = tenant_for_key(session, key)
         if tenant is None:
             raise _unauthenticated("the API key is not valid")
-        caller = Caller(tenant_id=tenant.id, tenant_name=tenant.name, config=dict(tenant.config))
+        caller = Caller(
+            tenant_id=tenant.id,
+            tenant_name=tenant.name,
+            config=dict(tenant.config),
+            config_version=tenant.config_version,
+        )
     g.caller = caller
     return caller
 

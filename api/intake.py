@@ -165,6 +165,7 @@ def _resolve_options(
         call_type=given.call_type or defaults.call_type,
         transcriber=transcriber if kind is InputKind.AUDIO else None,
         analyzer=chosen.analyzer or app.settings.analyzer,
+        config_version=caller.config_version,
     )
 
 

@@ -7,8 +7,7 @@ and what changed per item.
 
 from __future__ import annotations
 
-from typing import Any
-
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,8 +18,7 @@ from pipeline.db.rescore_models import Rescore
 from pipeline.db.session import transaction
 from pipeline.db.tenant_config import load_config
 from pipeline.errors import PermanentError
-from pipeline.stages import analyze, score
-from schemas.analysis import AnalysisArtifact
+from pipeline.stages import analyze, persist, score
 from schemas.common import Stage
 from schemas.envelope import JobEnvelope
 from schemas.rescore import ItemChange, ScoreSummary
@@ -37,17 +35,13 @@ def run_rescore(ctx: Context, rescore_id: str) -> None:
         if row is None or row.status in TERMINAL:
             return
         row.status = "running"
-        job = session.get(Job, row.job_id)
-        if job is None:
-            raise PermanentError("the job no longer exists", code="job_missing")
-        envelope = _envelope(job)
+        envelope = _envelope(session, row)
         reanalyze = row.reanalyze
-    analysis = _analysis(envelope, ctx, reanalyze=reanalyze)
-    new = score.run(envelope, ctx).artifact
-    assert isinstance(new, ScoreArtifact)
-    artifacts.save(ctx.blobs, artifacts.artifact_key(envelope, Stage.SCORE), new)
+    if reanalyze:
+        _save(ctx, envelope, Stage.ANALYZE, analyze.run(envelope, ctx).artifact)
+    _save(ctx, envelope, Stage.SCORE, score.run(envelope, ctx).artifact)
     with transaction(ctx.sessions) as session:
-        _complete(session, rescore_id, new=new, analysis=analysis if reanalyze else None)
+        _complete(session, ctx, envelope, rescore_id)
 
 
 def fail_rescore(ctx: Context, rescore_id: str, *, code: str, message: str) -> None:
@@ -58,55 +52,38 @@ def fail_rescore(ctx: Context, rescore_id: str, *, code: str, message: str) -> N
             row.completed_at = utcnow()
 
 
-def _analysis(envelope: JobEnvelope, ctx: Context, *, reanalyze: bool) -> AnalysisArtifact:
-    if not reanalyze:
-        return artifacts.load(ctx.blobs, envelope, Stage.ANALYZE, AnalysisArtifact)
-    fresh = analyze.run(envelope, ctx).artifact
-    assert isinstance(fresh, AnalysisArtifact)
-    artifacts.save(ctx.blobs, artifacts.artifact_key(envelope, Stage.ANALYZE), fresh)
-    return fresh
+def _envelope(session: Session, row: Rescore) -> JobEnvelope:
+    """The job's envelope, pinned to the tenant's configuration version current now."""
+    job = session.get(Job, row.job_id)
+    if job is None:
+        raise PermanentError("the job no longer exists", code="job_missing")
+    envelope = JobEnvelope.model_validate(job.envelope)
+    version = load_config(session, row.tenant_id).version
+    options = envelope.options.model_copy(update={"config_version": version})
+    return envelope.model_copy(update={"options": options})
 
 
-def _complete(
-    session: Session, rescore_id: str, *, new: ScoreArtifact, analysis: AnalysisArtifact | None
-) -> None:
+def _save(ctx: Context, envelope: JobEnvelope, stage: Stage, artifact: BaseModel) -> None:
+    artifacts.save(ctx.blobs, artifacts.artifact_key(envelope, stage), artifact)
+
+
+def _complete(session: Session, ctx: Context, envelope: JobEnvelope, rescore_id: str) -> None:
+    """Record old and new scores and the changes, and rebuild the job's result from artifacts."""
     row = _lock(session, rescore_id)
-    if row is None or row.status in TERMINAL:
+    stored = session.get(JobResult, envelope.job_id)
+    job = session.get(Job, envelope.job_id)
+    if row is None or row.status in TERMINAL or job is None:
         return
-    stored = session.get(JobResult, row.job_id)
     if stored is None:
         raise PermanentError("the job has no result to re-score", code="job_not_completed")
-    result = CallResult.model_validate(stored.body)
-    row.old_score = summary(result.score).model_dump(mode="json")
-    row.new_score = summary(new).model_dump(mode="json")  # the whole new score is in the result
-    row.changes = {"items": [c.model_dump(mode="json") for c in diff(result.score, new)]}
-    # Score always reads the tenant's current configuration: that is the version that re-scored.
-    row.config_version = load_config(session, row.tenant_id).version
+    old = CallResult.model_validate(stored.body).score
+    result = persist.build_result(session, envelope, ctx, job)
+    row.old_score = summary(old).model_dump(mode="json")
+    row.new_score = summary(result.score).model_dump(mode="json")  # the whole score: the result
+    row.changes = {"items": [c.model_dump(mode="json") for c in diff(old, result.score)]}
+    row.config_version = result.score.config_version
     row.status, row.completed_at = "completed", utcnow()
-    stored.body = _updated(result, new, analysis, config_version=row.config_version)
-
-
-def _updated(
-    result: CallResult,
-    new: ScoreArtifact,
-    analysis: AnalysisArtifact | None,
-    *,
-    config_version: int | None,
-) -> dict[str, Any]:
-    provenance = result.provenance.model_copy(
-        update={
-            "scorecard": f"{new.scorecard_id}@{new.scorecard_version}",
-            "config_version": config_version,
-        }
-    )
-    update: dict[str, Any] = {"score": new, "provenance": provenance}
-    if analysis is not None:
-        update |= {
-            "metrics": analysis.metrics,
-            "sentiment": analysis.sentiment,
-            "analysis": analysis.insights,
-        }
-    return result.model_copy(update=update).model_dump(mode="json")
+    stored.body = result.model_dump(mode="json")
 
 
 def summary(card: ScoreArtifact) -> ScoreSummary:
@@ -144,13 +121,6 @@ def diff(old: ScoreArtifact, new: ScoreArtifact) -> list[ItemChange]:
             )
         )
     return changes
-
-
-def _envelope(job: Job) -> JobEnvelope:
-    envelope = JobEnvelope.model_validate(job.envelope)
-    # Artifacts at their conventional keys (the stored envelope is the one the chain started with).
-    keys = {s.value: artifacts.artifact_key(envelope, s) for s in (Stage.TRANSCRIBE, Stage.DIARIZE)}
-    return envelope.model_copy(update={"artifacts": keys})
 
 
 def _lock(session: Session, rescore_id: str) -> Rescore | None:

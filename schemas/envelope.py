@@ -27,6 +27,9 @@ class JobOptions(Message):
     # Providers chosen at intake (tenant override, else the deployment's); None: decided at run time.
     transcriber: str | None = None
     analyzer: str | None = None
+    # The tenant configuration version current at intake: every stage of the job reads this one,
+    # so a change mid-job never mixes versions (a rescore pins the version current then).
+    config_version: int | None = None
 
 
 class JobEnvelope(Message):

@@ -116,4 +116,5 @@ class ScoreArtifact(Message):
     review_reasons: list[str] = Field(default_factory=list)
     risk: Risk = Field(default_factory=lambda: Risk(score=0))
     rules_version: str = ""
+    config_version: int | None = None  # the tenant configuration whose card this is
     sections: list[SectionScore]

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from pipeline.db.models import Tenant
 from pipeline.db.tenant_config_models import TenantConfigVersion
 from pipeline.errors import PermanentError
+from schemas.envelope import JobEnvelope
 from schemas.tenant import TenantConfig
 
 
@@ -48,12 +49,19 @@ def load_config(session: Session, tenant_id: str, *, version: int | None = None)
         raise PermanentError("the tenant no longer exists", code="tenant_missing")
     if version is None or version == tenant.config_version:
         return VersionedConfig(tenant_id, tenant.config_version, _parse(tenant.config))
+    if version == 0:  # never configured: the defaults (no history row)
+        return VersionedConfig(tenant_id, 0, TenantConfig())
     row = session.get(TenantConfigVersion, (tenant_id, version))
     if row is None:
         raise PermanentError(
             f"the tenant has no configuration version {version}", code="config_version_missing"
         )
     return VersionedConfig(tenant_id, row.version, _parse(row.body))
+
+
+def config_for_job(session: Session, envelope: JobEnvelope) -> VersionedConfig:
+    """The configuration version a job was pinned to at intake (the current one for old jobs)."""
+    return load_config(session, envelope.tenant_id, version=envelope.options.config_version)
 
 
 def put_config(

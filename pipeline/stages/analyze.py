@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pipeline import artifacts
 from pipeline.context import Context
-from pipeline.db.tenant_config import load_config
+from pipeline.db.tenant_config import config_for_job
 from pipeline.ports import AnalysisRequest
 from pipeline.rules.metrics import compute_metrics
 from pipeline.rules.packs import resolve_scorecard
@@ -24,7 +24,7 @@ def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
     metrics = compute_metrics(transcript)
     sentiment = sentiment_report(transcript, ctx.sentiment)
     with ctx.sessions() as session:
-        versioned = load_config(session, envelope.tenant_id)
+        versioned = config_for_job(session, envelope)
     analyzer = ctx.analyzer(envelope.options.analyzer or ctx.settings.analyzer)
     insights = analyzer.analyze(
         AnalysisRequest(

@@ -12,7 +12,7 @@ from functools import partial
 
 from pipeline import artifacts
 from pipeline.context import Context
-from pipeline.db.tenant_config import load_config
+from pipeline.db.tenant_config import config_for_job
 from pipeline.rules import roles
 from pipeline.rules.findings import covering_utterance
 from pipeline.stages import StageOutput
@@ -31,7 +31,7 @@ def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
     names: list[str] = []
     if _method(raw) in ("labels", "clustered"):
         with ctx.sessions() as session:
-            names = load_config(session, envelope.tenant_id).config.context.company_names
+            names = config_for_job(session, envelope).config.context.company_names
     transcript = attribute(raw, channel_map=envelope.options.channel_map, company_names=names)
     return StageOutput(transcript, provider=f"local-{transcript.diarization}")
 

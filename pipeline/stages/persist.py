@@ -24,10 +24,7 @@ def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
         job = jobs.lock_job(session, envelope.job_id)
         if job is None:
             raise PermanentError("the job no longer exists", code="job_missing")
-        analysis = artifacts.load(ctx.blobs, envelope, Stage.ANALYZE, AnalysisArtifact)
-        score = artifacts.load(ctx.blobs, envelope, Stage.SCORE, ScoreArtifact)
-        provenance = _provenance(session, envelope, ctx, analysis=analysis, score=score)
-        result = build_result(envelope, ctx, job, provenance=provenance)
+        result = build_result(session, envelope, ctx, job)
         jobs.complete_job(
             session,
             job,
@@ -38,12 +35,12 @@ def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
     return StageOutput(result, provider="database")
 
 
-def build_result(
-    envelope: JobEnvelope, ctx: Context, job: Job, *, provenance: Provenance
-) -> CallResult:
+def build_result(session: Session, envelope: JobEnvelope, ctx: Context, job: Job) -> CallResult:
+    """The job's CallResult, all from its stage artifacts and step rows (persist and rescore)."""
     transcript = artifacts.load(ctx.blobs, envelope, Stage.DIARIZE, Transcript)
     analysis = artifacts.load(ctx.blobs, envelope, Stage.ANALYZE, AnalysisArtifact)
     score = artifacts.load(ctx.blobs, envelope, Stage.SCORE, ScoreArtifact)
+    provenance = _provenance(session, envelope, ctx, analysis=analysis, score=score)
     return CallResult(
         call=CallInfo(
             job_id=job.id, external_id=job.external_id, call_type=job.call_type, metadata=job.meta
@@ -85,7 +82,7 @@ def _provenance(
     return Provenance(
         stages=stages,
         rules_version=RULES_VERSION,
-        config_version=analysis.config_version,
+        config_version=score.config_version,
         scorecard=f"{score.scorecard_id}@{score.scorecard_version}",
         audio_seconds=raw.audio_seconds,
         analyzer=insights.provider if insights else None,

@@ -11,7 +11,7 @@ from pipeline import artifacts
 from pipeline.context import Context
 from pipeline.db.contacts import prior_contacts
 from pipeline.db.models import Job
-from pipeline.db.tenant_config import load_config
+from pipeline.db.tenant_config import config_for_job
 from pipeline.rules import RULES_VERSION
 from pipeline.rules.contact_policy import check_contact, contact_from_metadata
 from pipeline.rules.facts import CallFacts
@@ -31,10 +31,11 @@ def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
     transcript = artifacts.load(ctx.blobs, envelope, Stage.DIARIZE, Transcript)
     analysis = artifacts.load(ctx.blobs, envelope, Stage.ANALYZE, AnalysisArtifact)
     with ctx.sessions() as session:
-        config = load_config(session, envelope.tenant_id).config
+        versioned = config_for_job(session, envelope)
         job = session.get(Job, envelope.job_id)
         metadata = dict(job.meta) if job is not None else {}
         history = _contact_findings(session, envelope, metadata)
+    config = versioned.config
     card = resolve_scorecard(config, call_type=envelope.options.call_type)
     insights = analysis.insights
     facts = CallFacts(
@@ -51,6 +52,7 @@ def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
         metadata=metadata,
     )
     score = evaluate(card, facts, risk_triggers=config.context.risk_triggers)
+    score.config_version = versioned.version
     return StageOutput(score, provider="rules", model=f"{card.id}@{card.version}/{RULES_VERSION}")
 
 

@@ -18,7 +18,7 @@ from pipeline.context import Context
 from pipeline.db import provider_checks
 from pipeline.db.models import utcnow
 from pipeline.db.session import transaction
-from pipeline.db.tenant_config import load_config
+from pipeline.db.tenant_config import config_for_job
 from pipeline.errors import InvalidAudio, InvalidInput, NotReady
 from pipeline.media import AudioFormat, sniff, validate_audio, wav_channels
 from pipeline.ports import TranscriptionRequest
@@ -124,7 +124,7 @@ def _submit(envelope: JobEnvelope, ctx: Context) -> str:
 def _request(envelope: JobEnvelope, ctx: Context, *, channels: int | None) -> TranscriptionRequest:
     """Stereo: one speaker per channel (the channel map gives roles); else speaker labels."""
     with transaction(ctx.sessions) as session:
-        providers = load_config(session, envelope.tenant_id).config.providers
+        providers = config_for_job(session, envelope).config.providers
     stereo = channels == 2
     token = provider_webhooks.token_for(envelope.job_id, ctx.settings)
     webhook = provider_webhooks.callback_url(envelope.job_id, ctx.settings)

@@ -103,6 +103,7 @@ def test_options_are_reflected(
         "call_type": "billing",
         "transcriber": None,  # a transcript needs no speech provider
         "analyzer": "local",  # pinned at intake: the deployment's default
+        "config_version": 0,  # the tenant's configuration version at intake
     }
 
 

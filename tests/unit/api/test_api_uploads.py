@@ -124,6 +124,7 @@ def test_form_fields_are_reflected(
         "call_type": "billing",
         "transcriber": "local",  # providers are pinned at intake
         "analyzer": "local",
+        "config_version": 0,  # the tenant's configuration version at intake
     }
 
 

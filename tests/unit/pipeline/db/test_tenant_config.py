@@ -53,6 +53,8 @@ def test_versions_count_up_and_every_version_stays_readable(
         assert (current.version, current.config) == (3, written[2])
         for number, body in zip(numbers, written, strict=True):
             assert load_config(session, tenant_id, version=number).config == body
+        # A job accepted before the first configuration is pinned to version 0: the defaults.
+        assert load_config(session, tenant_id, version=0).config == TenantConfig()
         history = list_versions(session, tenant_id)
         row = session.get(Tenant, tenant_id)
         assert row is not None and row.config == written[2].model_dump(mode="json")
