@@ -25,7 +25,6 @@ from pipeline.db import tenants
 from pipeline.db.models import ApiKey, Tenant
 from pipeline.db.session import transaction
 from pipeline.db.tenant_config import VersionedConfig, list_versions, load_config, put_config
-from pipeline.errors import PermanentError
 from schemas.admin import (
     KeyCreated,
     KeyIn,
@@ -108,7 +107,7 @@ def update_tenant(tenant_id: str) -> Response:
 def get_config(tenant_id: str) -> Response:
     with state().sessions() as session:
         _tenant(session, tenant_id)
-        return config_response(_load(session, tenant_id, None))
+        return config_response(load_config(session, tenant_id))
 
 
 @bp.put("/tenants/<tenant_id>/config")
@@ -135,7 +134,7 @@ def get_config_version(tenant_id: str, version: str) -> Response:
         raise ApiProblem(404, "not_found", "no such configuration version")
     with state().sessions() as session:
         _tenant(session, tenant_id)
-        return config_response(_load(session, tenant_id, int(version)))
+        return config_response(load_config(session, tenant_id, version=int(version)))
 
 
 @bp.post("/tenants/<tenant_id>/keys")
@@ -192,16 +191,6 @@ def _key_row(session: Session, key_id: str) -> ApiKey:
     row = session.get(ApiKey, key_id)
     assert row is not None  # made in this very transaction
     return row
-
-
-def _load(session: Session, tenant_id: str, version: int | None) -> VersionedConfig:
-    try:
-        return load_config(session, tenant_id, version=version)
-    except PermanentError as exc:
-        if exc.code == "tenant_config_invalid":
-            detail = "the stored configuration is not valid; PUT a valid one"
-            raise ApiProblem(409, exc.code, detail) from exc
-        raise ApiProblem(404, "not_found", "no such configuration version") from exc
 
 
 def _config_body() -> TenantConfig:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from pipeline.errors import TransientError
+from pipeline.errors import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,21 @@ def _unstorable(exc: Exception) -> Response:
     )
 
 
+# Domain errors a view can meet while reading stored data, as the problems clients see.
+_PERMANENT: dict[str, ApiProblem] = {
+    "tenant_config_invalid": ApiProblem(
+        409, "tenant_config_invalid", "the stored configuration is not valid; PUT a valid one"
+    ),
+    "config_version_missing": ApiProblem(404, "not_found", "no such configuration version"),
+    "tenant_missing": ApiProblem(404, "not_found", "no such tenant"),
+}
+
+
+def _permanent(exc: PermanentError) -> Response:
+    problem = _PERMANENT.get(exc.code)
+    return problem_response(problem) if problem is not None else _unexpected(exc)
+
+
 def _unexpected(exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.path)
     return problem_response(ApiProblem(500, "internal_error", "an internal error occurred"))
@@ -113,4 +128,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(OperationalError, _unavailable)
     app.register_error_handler(DBAPIError, _unavailable)
     app.register_error_handler(TransientError, _unavailable)
+    app.register_error_handler(PermanentError, _permanent)
     app.register_error_handler(Exception, _unexpected)

@@ -9,7 +9,7 @@ from typing import Any
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.db.models import Job
+from pipeline.db.models import Job, Tenant
 from pipeline.db.session import transaction
 from pipeline.db.tenant_config import put_config
 from schemas.tenant import TenantConfig
@@ -87,3 +87,16 @@ def test_intake_uses_the_defaults_of_a_versioned_config(
     assert options["language"] == "es"
     assert options["channel_map"] == {"0": "agent", "1": "customer"}
     assert options["call_type"] is None
+
+
+def test_a_stored_config_that_no_longer_validates_is_a_problem_not_a_500(
+    client: FlaskClient, tenant: TenantKey, sessions: sessionmaker[Session]
+) -> None:
+    with transaction(sessions) as session:
+        row = session.get(Tenant, tenant.tenant_id)
+        assert row is not None
+        row.config = {"dedupe": "sometimes"}  # written by hand, before validation existed
+    response = client.get("/v1/tenant", headers=tenant.headers)
+    assert response.status_code == 409
+    assert response.mimetype == "application/problem+json"
+    assert response.json["code"] == "tenant_config_invalid"  # type: ignore[index]
