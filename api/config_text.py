@@ -12,6 +12,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import ValidationError
 
+from pipeline.rules.packs import list_packs
+from pipeline.rules.validation import card_problems
 from schemas.tenant import TenantConfig
 
 Format = Literal["json", "yaml"]
@@ -36,15 +38,38 @@ def parse_config(data: bytes | str, *, fmt: Format) -> TenantConfig:
 
 
 def validate_config(body: dict[str, Any]) -> TenantConfig:
-    """TenantConfig.model_validate, with its errors as InvalidConfig (dotted locations)."""
+    """TenantConfig.model_validate plus the rule checks a job would otherwise meet later (every
+    scorecard usable, every pack shipped), all as InvalidConfig with dotted locations."""
     try:
-        return TenantConfig.model_validate(body)
+        config = TenantConfig.model_validate(body)
     except ValidationError as exc:
         errors = [
             {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"], "type": e["type"]}
             for e in exc.errors(include_url=False, include_input=False)
         ]
         raise InvalidConfig("the configuration is not valid", errors) from exc
+    if errors := _rule_errors(config):
+        raise InvalidConfig("the configuration is not valid", errors)
+    return config
+
+
+def _rule_errors(config: TenantConfig) -> list[dict[str, str]]:
+    shipped = list_packs()
+    errors = [
+        {
+            "loc": f"packs.{i}",
+            "msg": f"no such pack (shipped: {', '.join(shipped)})",
+            "type": "unknown_pack",
+        }
+        for i, name in enumerate(config.packs)
+        if name not in shipped
+    ]
+    for key, card in config.scorecards.items():
+        errors += [
+            {"loc": f"scorecards.{key}.{path}", "msg": problem, "type": "invalid_scorecard"}
+            for path, problem in card_problems(card)
+        ]
+    return errors
 
 
 def config_yaml(config: TenantConfig) -> str:

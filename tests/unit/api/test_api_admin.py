@@ -130,7 +130,7 @@ def test_create_list_show_and_rename_a_tenant(client: FlaskClient) -> None:
 def test_config_versions_count_up_and_stay_readable(client: FlaskClient) -> None:
     tenant_id = new_tenant(client)["id"]
     path = f"/v1/admin/tenants/{tenant_id}/config"
-    bodies = [{"packs": ["a"]}, {"packs": ["a", "b"]}, {"dedupe": "sha256"}]
+    bodies = [{"packs": ["pci"]}, {"packs": ["pci", "debt_collection"]}, {"dedupe": "sha256"}]
     for expected, body in enumerate(bodies, start=1):
         stored = client.put(path + "?comment=step", json=body, headers=AS_ADMIN)
         assert stored.status_code == 200, stored.json
@@ -139,7 +139,7 @@ def test_config_versions_count_up_and_stay_readable(client: FlaskClient) -> None
     history = client.get(path + "/versions", headers=AS_ADMIN).json["data"]  # type: ignore[index]
     assert {(h["author"], h["comment"]) for h in history} == {("admin-api", "step")}
     first = client.get(path + "/versions/1", headers=AS_ADMIN)
-    assert first.json["config"]["packs"] == ["a"]  # type: ignore[index]
+    assert first.json["config"]["packs"] == ["pci"]  # type: ignore[index]
     assert first.headers["Callintel-Config-Version"] == "1"
     current = client.get(path, headers=AS_ADMIN).json
     assert (current["version"], current["config"]["dedupe"]) == (3, "sha256")  # type: ignore[index]
@@ -179,17 +179,24 @@ def test_yaml_export_then_import_gives_the_same_config_as_a_new_version(
         ("retention_days: 0\n", "retention_days"),
         ("providers: {analyzer: chatgpt}\n", "providers.analyzer"),
         ("a: &x [1]\nb: *x\n", ""),  # aliases are refused
+        ("packs: [pci, no_such_pack]\n", "packs.1"),  # refused now, not at every job's analyze
+        (
+            "scorecards:\n  default:\n    id: c\n    version: 1\n    name: c\n    sections:\n"
+            "      - id: s\n        label: s\n        items:\n          - id: i\n            label: i\n"
+            "            evaluator: {type: phrase, phrases: ['(unclosed'], match: regex}\n",
+            "scorecards.default.sections[0].items[0].evaluator",
+        ),
     ],
 )
 def test_invalid_yaml_or_config_is_422_with_locations_and_no_new_version(
     client: FlaskClient, text: str, loc: str
 ) -> None:
-    tenant_id = new_tenant(client, config={"packs": ["kept"]})["id"]
+    tenant_id = new_tenant(client, config={"packs": ["pci"]})["id"]
     body = problem(put_yaml(client, tenant_id, text), 422, "invalid_config")
     assert loc in [e["loc"] for e in body["errors"]]
     assert versions(client, tenant_id) == [1]
     current = client.get(f"/v1/admin/tenants/{tenant_id}/config", headers=AS_ADMIN).json
-    assert current["config"]["packs"] == ["kept"]  # type: ignore[index]
+    assert current["config"]["packs"] == ["pci"]  # type: ignore[index]
 
 
 def test_invalid_json_config_and_wrong_media_type(client: FlaskClient) -> None:
