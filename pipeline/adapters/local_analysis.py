@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.analysis import intents, outcomes, semantic, summary
+from pipeline.analysis.taxonomy import taxonomy as taxonomy_for
 from pipeline.analysis.units import TextUnit, evidence, text_units
 from pipeline.errors import TransientError
 from pipeline.ports import AnalysisRequest
@@ -100,10 +101,10 @@ class LocalAnalyzer:
         chosen = intents.intent_units(units)
         if not chosen:
             return []
-        taxonomy = intents.taxonomy(context)
-        texts, owners = intents.exemplars(taxonomy)
+        known = taxonomy_for(context)
+        texts, owners = intents.exemplars(known)
         scores = intents.intent_scores(vectors[chosen], self._exemplar_vectors(texts), owners)
-        return intents.detect_intents(scores, [i.name for i in taxonomy])
+        return intents.detect_intents(scores, [i.name for i in known])
 
     def _exemplar_vectors(self, texts: list[str]) -> Vectors:
         key = tuple(texts)

@@ -6,17 +6,14 @@ taxonomy is the tenant's (`ClientContext.intents`) when given, else default_inte
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 
 import numpy as np
 import numpy.typing as npt
 
 from pipeline.analysis.units import TextUnit
 from schemas.common import Role
-from schemas.tenant import ClientContext, IntentDef
+from schemas.tenant import IntentDef
 
 Vectors = npt.NDArray[np.float32]
 
@@ -30,17 +27,6 @@ TOP_EXEMPLARS = 2  # an intent's score: mean of its two best exemplars (28/30 vs
 MAX_INTENTS = 3
 MARGIN = 0.15  # a second intent must come within this of the first
 MIN_WORDS = 3  # "Okay." or "Yes, please." carry no intent
-
-
-@cache
-def default_taxonomy() -> tuple[IntentDef, ...]:
-    """The built-in call-center taxonomy (billing_question, cancel_service, …)."""
-    raw = resources.files("pipeline.analysis").joinpath("default_intents.json").read_text()
-    return tuple(IntentDef.model_validate(item) for item in json.loads(raw))
-
-
-def taxonomy(context: ClientContext) -> tuple[IntentDef, ...]:
-    return tuple(context.intents) if context.intents else default_taxonomy()
 
 
 def exemplars(intents: tuple[IntentDef, ...]) -> tuple[list[str], list[int]]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 
-from pipeline.analysis.evidence import index, to_evidence
+from pipeline.analysis.evidence import index, normalize, to_evidence
+from pipeline.analysis.taxonomy import default_taxonomy, taxonomy
 from pipeline.ports import AnalysisRequest
 from schemas.analysis import Evidence, Finding, Insights, Intent, SemanticAnswer, SemanticQuestion
 from schemas.llm import LlmAnalysis, LlmAnswer, LlmFinding
@@ -17,19 +18,6 @@ from schemas.tenant import ClientContext
 from schemas.transcript import Utterance
 
 PROMPT_VERSION = "2026-11-01.1"
-
-# Used when a tenant has no taxonomy of its own; the same names the local analyzer uses.
-BUILTIN_INTENTS = (
-    "billing_question",
-    "payment_arrangement",
-    "cancel_service",
-    "technical_support",
-    "complaint",
-    "account_update",
-    "order_status",
-    "sales_inquiry",
-    "refund_request",
-)
 
 INSTRUCTIONS = """\
 You analyze one call-center conversation for the business described below.
@@ -70,7 +58,8 @@ ANSWER_RANK = {"yes": 2, "no": 1, "na": 0}
 def prompt_hash() -> str:
     """A short hash of every template piece: results record which prompt produced them."""
     pieces = (PROMPT_VERSION, INSTRUCTIONS, LINE_FORMAT, TRANSCRIPT_OPEN, TRANSCRIPT_CLOSE)
-    material = "\x1f".join((*pieces, QUESTION_FORMAT, PART_NOTE, *BUILTIN_INTENTS))
+    builtin = (i.model_dump_json() for i in default_taxonomy())
+    material = "\x1f".join((*pieces, QUESTION_FORMAT, PART_NOTE, *builtin))
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
@@ -110,10 +99,8 @@ def _bullets(items: Iterable[str]) -> str:
 
 
 def _intent_lines(context: ClientContext) -> str:
-    if not context.intents:
-        return _bullets(BUILTIN_INTENTS)
     lines = []
-    for intent in context.intents:
+    for intent in taxonomy(context):
         line = intent.name + (f": {intent.description}" if intent.description else "")
         if intent.examples:
             line += " (e.g. " + "; ".join(f'"{e}"' for e in intent.examples[:5]) + ")"
@@ -172,26 +159,22 @@ def build_prompt(
     return "\n\n".join(sections) + "\n"
 
 
-def _norm_key(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
 def _dedupe(items: Iterable[str]) -> list[str]:
     """Non-empty items, first spelling kept, compared case- and space-insensitively."""
     seen: dict[str, str] = {}
     for item in items:
         text = " ".join(item.split())
-        if text and _norm_key(text) not in seen:
-            seen[_norm_key(text)] = text
+        if text and normalize(text) not in seen:
+            seen[normalize(text)] = text
     return list(seen.values())
 
 
 def _intents(parts: Sequence[LlmAnalysis], context: ClientContext) -> list[Intent]:
     """One intent per name (the taxonomy's spelling wins), at its highest confidence."""
-    canonical = {_norm_key(i.name): i.name for i in context.intents}
+    canonical = {normalize(i.name): i.name for i in context.intents}
     best: dict[str, Intent] = {}
     for raw in (i for p in parts for i in p.intents):
-        key = _norm_key(raw.name)
+        key = normalize(raw.name)
         if not key:
             continue
         confidence = round(min(1.0, max(0.0, raw.confidence)), 4)
@@ -217,7 +200,7 @@ def _findings(raw: Iterable[LlmFinding], utterances: dict[str, Utterance]) -> li
     citations name a real utterance is dropped: a finding is always shown with its evidence."""
     merged: dict[str, Finding] = {}
     for item in raw:
-        key = _norm_key(item.code)
+        key = normalize(item.code)
         finding = merged.setdefault(
             key,
             Finding(code=item.code.strip(), description=item.description.strip(), severity="low"),

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from pipeline.analysis import intents
+from pipeline.analysis.taxonomy import default_taxonomy
+from pipeline.analysis.taxonomy import taxonomy as taxonomy_for
 from pipeline.analysis.units import text_units
 from schemas.common import Role
 from schemas.tenant import ClientContext, IntentDef
@@ -20,7 +22,7 @@ def _unit(*values: float) -> np.ndarray:
 
 
 def test_default_taxonomy_is_the_call_center_one() -> None:
-    names = [i.name for i in intents.default_taxonomy()]
+    names = [i.name for i in default_taxonomy()]
     assert {
         "billing_question",
         "payment_arrangement",
@@ -31,7 +33,7 @@ def test_default_taxonomy_is_the_call_center_one() -> None:
         "order_status",
         "sales_inquiry",
     } <= set(names)
-    assert all(3 <= len(i.examples) <= 5 for i in intents.default_taxonomy())
+    assert all(3 <= len(i.examples) <= 5 for i in default_taxonomy())
 
 
 def test_tenant_intents_replace_the_default_and_fall_back_to_description_or_name() -> None:
@@ -42,13 +44,13 @@ def test_tenant_intents_replace_the_default_and_fall_back_to_description_or_name
             IntentDef(name="fraud_alert"),
         ]
     )
-    taxonomy = intents.taxonomy(context)
+    taxonomy = taxonomy_for(context)
     assert [i.name for i in taxonomy] == ["loan_payoff", "card_lost", "fraud_alert"]
     assert intents.exemplars(taxonomy) == (
         ["How much to pay off my loan?", "Reporting a lost card", "fraud alert"],
         [0, 1, 2],
     )
-    assert intents.taxonomy(ClientContext()) == intents.default_taxonomy()
+    assert taxonomy_for(ClientContext()) == default_taxonomy()
 
 
 def test_scores_use_the_mean_of_an_intents_two_best_exemplars() -> None:
@@ -89,7 +91,7 @@ def test_intents_are_read_from_customer_units_of_three_words_or_more() -> None:
 
 def test_measured_accuracy_on_the_labelled_set() -> None:
     analyzer = shared_analyzer()
-    taxonomy = intents.default_taxonomy()
+    taxonomy = default_taxonomy()
     texts, owners = intents.exemplars(taxonomy)
     scores = intents.intent_scores(
         analyzer.embed([t for t, _ in LABELLED_INTENTS]), analyzer.embed(texts), owners
@@ -104,7 +106,7 @@ def test_measured_accuracy_on_the_labelled_set() -> None:
 
 def test_acknowledgements_carry_no_intent() -> None:
     analyzer = shared_analyzer()
-    taxonomy = intents.default_taxonomy()
+    taxonomy = default_taxonomy()
     texts, owners = intents.exemplars(taxonomy)
     small_talk = [
         "Okay, thank you",

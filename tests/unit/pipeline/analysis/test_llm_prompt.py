@@ -8,15 +8,16 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from pipeline.analysis import prompt
 from pipeline.analysis.evidence import QUOTE_CHARS, index, locate, to_evidence
 from pipeline.analysis.prompt import (
-    BUILTIN_INTENTS,
     build_prompt,
     chunk_utterances,
     merge,
     prompt_hash,
     utterance_line,
 )
+from pipeline.analysis.taxonomy import default_taxonomy
 from schemas.analysis import Evidence, SemanticQuestion
 from schemas.common import Role
 from schemas.llm import LlmAnalysis, LlmAnswer
@@ -77,15 +78,19 @@ def test_prompt_names_the_part_and_the_builtin_taxonomy() -> None:
     prompt = build_prompt(call, chunk=call.transcript.utterances, part=2, parts=3)
 
     assert "This is part 2 of 3" in prompt
-    assert all(f"- {name}" in prompt for name in BUILTIN_INTENTS)
+    assert all(f"- {intent.name}" in prompt for intent in default_taxonomy())
     assert "(no questions: return an empty answers list)" in prompt
     assert "(not described)" in prompt
 
 
-def test_prompt_hash_is_stable_and_short() -> None:
-    assert prompt_hash() == prompt_hash()
-    assert len(prompt_hash()) == 16
-    int(prompt_hash(), 16)
+def test_prompt_hash_is_short_and_changes_with_the_template(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = prompt_hash()
+    assert len(before) == 16
+    int(before, 16)
+    monkeypatch.setattr(prompt, "INSTRUCTIONS", prompt.INSTRUCTIONS + " Be brief.")
+    assert prompt_hash() != before
 
 
 # --- chunking ---------------------------------------------------------------------------------
