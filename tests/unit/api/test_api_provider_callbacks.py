@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -13,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import create_app
 from pipeline import provider_webhooks
-from pipeline.db import provider_checks
-from pipeline.db.models import JobStep, OutboxMessage
+from pipeline.db import jobs, provider_checks
+from pipeline.db.models import JobStep, OutboxMessage, utcnow
 from pipeline.db.session import transaction
 from pipeline.settings import Settings
 from schemas.common import InputKind, Stage
@@ -89,11 +90,19 @@ def test_a_valid_callback_schedules_an_immediate_check(
     )
     assert response.status_code == 200
     assert response.json == {"received": True, "checked": True}
-    # Published right away by the relay (the broker is real), so nothing is left pending.
+    # Published right away by the relay (the broker is real), so nothing is left pending…
     assert pending_starts(sessions, job_id) == 0
     with sessions() as session:
+        starts = session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.job_id == job_id, OutboxMessage.topic == jobs.TOPIC_START
+            )
+        ).all()
         step = session.get(JobStep, (job_id, Stage.TRANSCRIBE.value))
-        assert step is not None and step.next_check_at is not None
+    # …and it is a new start (creation + this callback), and the parked check moved up from 600 s.
+    assert len(starts) == 2
+    assert step is not None and step.next_check_at is not None
+    assert step.next_check_at < utcnow() + timedelta(seconds=590)
 
 
 @pytest.mark.parametrize("token", ["", "forged", None])

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.db.models import Job
+from pipeline.db.session import transaction
+from schemas.common import JobStatus
 from tests.conftest import TenantKey
 from tests.unit.api.conftest import TEXT_TRANSCRIPT
 
@@ -49,11 +53,25 @@ def test_bad_bodies_are_problems_not_500s(client: FlaskClient, tenant: TenantKey
     assert too_many.status_code == 422
 
 
+def mark_completed(sessions: sessionmaker[Session], job_id: str) -> None:
+    with transaction(sessions) as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.status = JobStatus.COMPLETED.value
+
+
 def test_a_bulk_rescore_selects_only_completed_jobs_of_the_tenant(
-    client: FlaskClient, tenant: TenantKey, other_tenant: TenantKey
+    client: FlaskClient,
+    tenant: TenantKey,
+    other_tenant: TenantKey,
+    sessions: sessionmaker[Session],
 ) -> None:
-    queued_job(client, tenant)
+    queued_job(client, tenant)  # not completed: not selected
+    ours, theirs = queued_job(client, tenant), queued_job(client, other_tenant)
+    mark_completed(sessions, ours)
+    mark_completed(sessions, theirs)
     response = client.post("/v1/rescore", json={}, headers=tenant.headers)
     assert response.status_code == 202
-    assert response.json["count"] == 0  # type: ignore[index]
+    assert response.json["count"] == 1  # type: ignore[index]
+    assert [r["job_id"] for r in response.json["rescores"]] == [ours]  # type: ignore[index]
     assert client.get("/v1/rescores/rsc_nope", headers=tenant.headers).status_code == 404

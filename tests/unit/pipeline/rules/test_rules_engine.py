@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -112,7 +113,8 @@ def test_fuzzy_tolerates_asr_errors(heard: str) -> None:
     result = judge(phrase(MIRANDA, match="fuzzy"), call)
 
     assert result.holds is True, result.rationale
-    assert "match) at 0:00" in result.rationale or result.rationale.endswith("at 0:00.")
+    assert re.search(r"\(\d+% match\) at 0:00\.$", result.rationale), result.rationale
+    assert [e.utterance_id for e in result.evidence] == ["a1"]
 
 
 @pytest.mark.parametrize(
@@ -419,15 +421,6 @@ def test_rule_roles_collects_the_tree() -> None:
     )
 
     assert rule_roles(rule) == {Role.AGENT, Role.CUSTOMER}
-
-
-def test_results_are_deterministic() -> None:
-    rule = {
-        "type": "any_of",
-        "rules": [phrase("hi"), phrase("goodbye"), {"type": "non_talk", "share": 0.1}],
-    }
-
-    assert judge(rule, GREETING) == judge(rule, GREETING)
 
 
 def test_unknown_fields_are_rejected() -> None:
