@@ -20,6 +20,7 @@ from api.admin_views import config_response, config_view, key_view, tenant_view,
 from api.config_text import YAML_TYPES, Format, InvalidConfig, parse_config, validate_config
 from api.intake import strict_json
 from api.problems import ApiProblem, validation_problem
+from api.responses import json_response
 from api.state import state
 from pipeline.db import tenants
 from pipeline.db.models import ApiKey, Tenant
@@ -76,7 +77,7 @@ def create_tenant() -> Response:
         if config is not None:
             put_config(session, tenant.id, config, author=AUTHOR, comment="initial configuration")
         view = tenant_view(tenant)
-    response = _json(view, status=201)
+    response = json_response(view, status=201)
     response.headers["Location"] = f"{PREFIX}/tenants/{view.id}"
     return response
 
@@ -84,13 +85,15 @@ def create_tenant() -> Response:
 @bp.get("/tenants")
 def list_tenants() -> Response:
     with state().sessions() as session:
-        return _json(TenantList(data=[tenant_view(t) for t in tenants.list_tenants(session)]))
+        return json_response(
+            TenantList(data=[tenant_view(t) for t in tenants.list_tenants(session)])
+        )
 
 
 @bp.get("/tenants/<tenant_id>")
 def get_tenant(tenant_id: str) -> Response:
     with state().sessions() as session:
-        return _json(tenant_view(_tenant(session, tenant_id)))
+        return json_response(tenant_view(_tenant(session, tenant_id)))
 
 
 @bp.patch("/tenants/<tenant_id>")
@@ -100,7 +103,7 @@ def update_tenant(tenant_id: str) -> Response:
         tenant = _tenant(session, tenant_id)
         if given.name is not None:
             tenant.name = given.name
-        return _json(tenant_view(tenant))
+        return json_response(tenant_view(tenant))
 
 
 @bp.get("/tenants/<tenant_id>/config")
@@ -118,14 +121,14 @@ def put_tenant_config(tenant_id: str) -> Response:
     with transaction(state().sessions) as session:
         _tenant(session, tenant_id)
         version = put_config(session, tenant_id, config, author=AUTHOR, comment=comment)
-    return _json(config_view(VersionedConfig(tenant_id, version, config)))
+    return json_response(config_view(VersionedConfig(tenant_id, version, config)))
 
 
 @bp.get("/tenants/<tenant_id>/config/versions")
 def get_config_versions(tenant_id: str) -> Response:
     with state().sessions() as session:
         _tenant(session, tenant_id)
-        return _json(versions_view(list_versions(session, tenant_id)))
+        return json_response(versions_view(list_versions(session, tenant_id)))
 
 
 @bp.get("/tenants/<tenant_id>/config/versions/<version>")
@@ -146,7 +149,7 @@ def create_key(tenant_id: str) -> Response:
         session.flush()
         row = _key_row(session, new.id)
         view = KeyCreated(**key_view(row).model_dump(), secret=new.secret)
-    return _json(view, status=201)
+    return json_response(view, status=201)
 
 
 @bp.get("/tenants/<tenant_id>/keys")
@@ -154,7 +157,7 @@ def list_keys(tenant_id: str) -> Response:
     with state().sessions() as session:
         _tenant(session, tenant_id)
         rows = tenants.list_keys(session, tenant_id)
-        return _json(KeyList(data=[key_view(k) for k in rows]))
+        return json_response(KeyList(data=[key_view(k) for k in rows]))
 
 
 @bp.post("/tenants/<tenant_id>/keys/<key_id>/rotate")
@@ -168,7 +171,7 @@ def rotate_key(tenant_id: str, key_id: str) -> Response:
             raise ApiProblem(404, "not_found", "no such active API key")
         new = key_view(_key_row(session, rotated.new.id)).model_dump()
         view = KeyRotated(**new, secret=rotated.new.secret, previous=key_view(rotated.previous))
-    return _json(view, status=201)
+    return json_response(view, status=201)
 
 
 @bp.delete("/tenants/<tenant_id>/keys/<key_id>")
@@ -229,7 +232,3 @@ def _body(model: type[Body], *, optional: bool = False) -> Body:
         return model.model_validate(strict_json(request.get_data()))
     except ValidationError as exc:
         raise validation_problem(exc) from exc
-
-
-def _json(model: BaseModel, *, status: int = 200) -> Response:
-    return Response(model.model_dump_json(), status=status, mimetype="application/json")

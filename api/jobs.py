@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from datetime import datetime
 
@@ -17,6 +16,7 @@ from api.idempotency import idempotent
 from api.intake import accept_audio, accept_transcript, strict_json, too_large
 from api.presenters import decode_cursor, encode_cursor, job_view
 from api.problems import ApiProblem
+from api.responses import json_response, publish_after_commit
 from api.state import AppState, state
 from api.upload_digest import read_job_upload
 from api.uploads import MalformedUpload, MultipartReader, UploadTooLarge
@@ -24,9 +24,7 @@ from pipeline.db import jobs as job_repo
 from pipeline.db.models import Job, JobResult
 from schemas.api import JobList, JobView
 from schemas.common import JobStatus
-from workers.outbox import relay
 
-log = logging.getLogger(__name__)
 JOB_ID = re.compile(r"job_[0-9a-z]{26}")
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 MULTIPART_SLACK = 64 * 1024  # form fields and part headers around the file
@@ -40,9 +38,9 @@ def create_job() -> Response:
         job = _accept(app, caller)
     except DuplicateJob as duplicate:
         return _duplicate(app, caller, duplicate.job_id)
-    _publish_after_commit(app, job.id)
+    publish_after_commit(app.sessions, [job.id])
     view = _load_view(app, caller, job.id)
-    response = _json(view, status=202)
+    response = json_response(view, status=202)
     response.headers["Location"] = view.links["self"]
     return response
 
@@ -71,18 +69,10 @@ def _accept(app: AppState, caller: Caller) -> Job:
     )
 
 
-def _publish_after_commit(app: AppState, job_id: str) -> None:
-    """Publish the job's start now; if the broker is down the beat sweep publishes it later."""
-    try:
-        relay(app.sessions, job_ids=[job_id])
-    except Exception:
-        log.warning("publish deferred to the outbox sweep", exc_info=True)
-
-
 def _duplicate(app: AppState, caller: Caller, job_id: str) -> Response:
     """200 with the existing job (tenant option `dedupe`): nothing new was created."""
     view = _load_view(app, caller, job_id)
-    response = _json(view)
+    response = json_response(view)
     response.headers["Location"] = view.links["self"]
     response.headers[DUPLICATE_OF] = view.id
     return response
@@ -92,7 +82,7 @@ def _duplicate(app: AppState, caller: Caller, job_id: str) -> Response:
 def get_job(job_id: str) -> Response:
     caller, app = require_caller(), state()
     view = _load_view(app, caller, job_id)
-    response = conditional(_json(view))  # ETag; 304 when If-None-Match matches
+    response = conditional(json_response(view))  # ETag; 304 when If-None-Match matches
     if not view.status.terminal:
         response.headers["Retry-After"] = str(app.settings.poll_after_s)
     return response
@@ -125,7 +115,7 @@ def list_jobs() -> Response:
         data = [job_view(j, steps[j.id]) for j in page]
     more = len(rows) > limit
     body = JobList(data=data, has_more=more, next_cursor=encode_cursor(page[-1]) if more else None)
-    return _json(body)
+    return json_response(body)
 
 
 def _filtered(query: Select[Job]) -> Select[Job]:
@@ -185,7 +175,3 @@ def _time_arg(name: str, raw: str) -> datetime:
     if value.tzinfo is None:
         raise ApiProblem(400, "invalid_request", f"{name} must include a UTC offset")
     return value
-
-
-def _json(model: JobView | JobList, *, status: int = 200) -> Response:
-    return Response(model.model_dump_json(), status=status, mimetype="application/json")

@@ -11,11 +11,11 @@ import logging
 from flask import Blueprint, Response, jsonify, request
 
 from api.problems import ApiProblem
+from api.responses import publish_after_commit
 from api.state import state
 from pipeline import provider_webhooks
 from pipeline.db import provider_checks
 from pipeline.db.session import transaction
-from workers.outbox import relay
 
 log = logging.getLogger(__name__)
 bp = Blueprint("provider_callbacks", __name__, url_prefix="/v1/providers")
@@ -35,9 +35,6 @@ def assemblyai_webhook() -> Response:
     with transaction(app.sessions) as session:
         waiting = provider_checks.check_now(session, job_id=job_id, ref=ref)
     if waiting:
-        try:
-            relay(app.sessions, job_ids=[job_id])
-        except Exception:  # the outbox sweep publishes it later
-            log.warning("publish deferred to the outbox sweep", exc_info=True)
+        publish_after_commit(app.sessions, [job_id])
     log.info("provider callback", extra={"job_id": job_id, "accepted": waiting})
     return jsonify({"received": True, "checked": waiting})

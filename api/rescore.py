@@ -6,7 +6,6 @@ configuration; no transcription is repeated. The work runs on a worker; these vi
 
 from __future__ import annotations
 
-import logging
 from typing import TypeVar
 
 from flask import Blueprint, Response, request
@@ -17,7 +16,8 @@ from api.idempotency import idempotent
 from api.intake import strict_json
 from api.jobs import JOB_ID
 from api.problems import ApiProblem, validation_problem
-from api.state import AppState, state
+from api.responses import json_response, publish_after_commit
+from api.state import state
 from pipeline.db import rescores
 from pipeline.db.models import Job
 from pipeline.db.rescore_models import Rescore
@@ -33,9 +33,7 @@ from schemas.rescore import (
     RescoreView,
     ScoreSummary,
 )
-from workers.outbox import relay
 
-log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 bp = Blueprint("rescore", __name__, url_prefix="/v1")
 
@@ -57,8 +55,8 @@ def rescore_job(job_id: str) -> Response:
             )
         row = rescores.create_rescore(session, job, reanalyze=given.reanalyze)
         view = rescore_view(row)
-    _publish(app, [job_id])
-    response = _json(view, status=202)
+    publish_after_commit(app.sessions, [job_id])
+    response = json_response(view, status=202)
     response.headers["Location"] = view.links["self"]
     return response
 
@@ -78,14 +76,14 @@ def rescore_bulk() -> Response:
             for job in selected
         ]
         views = [rescore_view(row) for row in rows]
-    _publish(app, [v.job_id for v in views])
+    publish_after_commit(app.sessions, [v.job_id for v in views])
     body = RescoreBatchView(
         batch_id=batch_id,
         count=len(views),
         rescores=views,
         links={"self": f"/v1/rescores?batch_id={batch_id}"},
     )
-    return _json(body, status=202)
+    return json_response(body, status=202)
 
 
 @bp.get("/rescores/<rescore_id>")
@@ -95,7 +93,7 @@ def get_rescore(rescore_id: str) -> Response:
         row = rescores.get_rescore(session, caller.tenant_id, rescore_id)
         if row is None:
             raise ApiProblem(404, "not_found", "no such rescore")
-        return _json(rescore_view(row))
+        return json_response(rescore_view(row))
 
 
 @bp.get("/rescores")
@@ -109,7 +107,7 @@ def list_rescores() -> Response:
             job_id=request.args.get("job_id"),
             limit=1000,
         )
-        return _json(RescoreList(data=[rescore_view(r) for r in rows]))
+        return json_response(RescoreList(data=[rescore_view(r) for r in rows]))
 
 
 def rescore_view(row: Rescore) -> RescoreView:
@@ -148,14 +146,3 @@ def _body(model: type[M]) -> M:
         return model.model_validate(strict_json(data))
     except ValidationError as exc:
         raise validation_problem(exc) from exc
-
-
-def _publish(app: AppState, job_ids: list[str]) -> None:
-    try:
-        relay(app.sessions, job_ids=job_ids)
-    except Exception:
-        log.warning("publish deferred to the outbox sweep", exc_info=True)
-
-
-def _json(model: BaseModel, *, status: int = 200) -> Response:
-    return Response(model.model_dump_json(), status=status, mimetype="application/json")

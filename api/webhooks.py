@@ -19,6 +19,7 @@ from api.auth import Caller, require_caller
 from api.idempotency import idempotent
 from api.intake import strict_json
 from api.problems import ApiProblem, validation_problem
+from api.responses import json_response
 from api.state import state
 from api.webhook_presenters import delivery_view as _delivery_view
 from api.webhook_presenters import endpoint_view as _endpoint_view
@@ -57,7 +58,7 @@ def create_endpoint() -> Response:
             event_types=given.event_types,
         )
         view = EndpointCreated(**_endpoint_view(endpoint).model_dump(), secret=endpoint.secret)
-    response = _json(view, status=201)
+    response = json_response(view, status=201)
     response.headers["Location"] = f"/v1/webhooks/endpoints/{endpoint.id}"
     return response
 
@@ -67,14 +68,14 @@ def list_endpoints() -> Response:
     caller, app = require_caller(), state()
     with app.sessions() as session:
         rows = endpoints.list_endpoints(session, caller.tenant_id)
-        return _json(EndpointList(data=[_endpoint_view(e) for e in rows]))
+        return json_response(EndpointList(data=[_endpoint_view(e) for e in rows]))
 
 
 @bp.get("/endpoints/<endpoint_id>")
 def get_endpoint(endpoint_id: str) -> Response:
     caller, app = require_caller(), state()
     with app.sessions() as session:
-        return _json(_endpoint_view(_owned_endpoint(session, caller, endpoint_id)))
+        return json_response(_endpoint_view(_owned_endpoint(session, caller, endpoint_id)))
 
 
 @bp.patch("/endpoints/<endpoint_id>")
@@ -91,7 +92,7 @@ def update_endpoint(endpoint_id: str) -> Response:
             event_types=given.event_types,
             enabled=given.enabled,
         )
-        return _json(_endpoint_view(endpoint))
+        return json_response(_endpoint_view(endpoint))
 
 
 @bp.delete("/endpoints/<endpoint_id>")
@@ -111,7 +112,7 @@ def rotate_secret(endpoint_id: str) -> Response:
         endpoint = _owned_endpoint(session, caller, endpoint_id)
         secret = endpoints.rotate_secret(session, endpoint, overlap_s=overlap)
         expires = endpoint.previous_secret_expires_at
-    return _json(SecretView(secret=secret, previous_secret_expires_at=expires))
+    return json_response(SecretView(secret=secret, previous_secret_expires_at=expires))
 
 
 @bp.post("/endpoints/<endpoint_id>/test")
@@ -123,7 +124,7 @@ def ping_endpoint(endpoint_id: str) -> Response:
         row = deliveries.enqueue_ping(session, endpoint)
         session.flush()
         view = _delivery_view(row, [])
-    return _json(view, status=202)
+    return json_response(view, status=202)
 
 
 @bp.post("/callback-secret")
@@ -137,7 +138,7 @@ def rotate_callback_secret() -> Response:
         view = SecretView(
             secret=row.secret, previous_secret_expires_at=row.previous_secret_expires_at
         )
-    return _json(view, status=201 if view.previous_secret_expires_at is None else 200)
+    return json_response(view, status=201 if view.previous_secret_expires_at is None else 200)
 
 
 @bp.get("/deliveries")
@@ -151,7 +152,7 @@ def list_deliveries() -> Response:
         )
         attempts = log.attempts_of(session, [r.id for r in rows])
         data = [_delivery_view(r, attempts[r.id]) for r in rows]
-    return _json(DeliveryList(data=data))
+    return json_response(DeliveryList(data=data))
 
 
 @bp.get("/deliveries/<delivery_id>")
@@ -159,7 +160,7 @@ def get_delivery(delivery_id: str) -> Response:
     caller, app = require_caller(), state()
     with app.sessions() as session:
         row = _owned_delivery(session, caller, delivery_id)
-        return _json(_delivery_view(row, log.attempts_of(session, [row.id])[row.id]))
+        return json_response(_delivery_view(row, log.attempts_of(session, [row.id])[row.id]))
 
 
 @bp.post("/deliveries/<delivery_id>/redeliver")
@@ -173,7 +174,7 @@ def redeliver(delivery_id: str) -> Response:
         except deliveries.CannotRedeliver as exc:
             raise ApiProblem(409, exc.code, str(exc)) from exc
         view = _delivery_view(row, log.attempts_of(session, [row.id])[row.id])
-    return _json(view, status=202)
+    return json_response(view, status=202)
 
 
 def _owned_endpoint(session: Session, caller: Caller, endpoint_id: str) -> WebhookEndpoint:
@@ -222,7 +223,3 @@ def _limit() -> int:
     if not (raw.isascii() and raw.isdecimal()) or not 1 <= int(raw) <= 100:
         raise ApiProblem(400, "invalid_request", "limit must be an integer in [1, 100]")
     return int(raw)
-
-
-def _json(model: BaseModel, *, status: int = 200) -> Response:
-    return Response(model.model_dump_json(), status=status, mimetype="application/json")
