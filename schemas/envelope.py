@@ -31,6 +31,16 @@ class JobOptions(Message):
     # so a change mid-job never mixes versions (a rescore pins the version current then).
     config_version: int | None = None
 
+    # One reading of the pinned providers for the chain's routing and the stages (None: a job
+    # accepted before providers were pinned, which ran locally).
+    @property
+    def cloud_speech(self) -> bool:
+        return self.transcriber == "assemblyai"
+
+    @property
+    def analyzer_name(self) -> str:
+        return self.analyzer or "local"
+
 
 class JobEnvelope(Message):
     schema_version: int = ENVELOPE_SCHEMA_VERSION

@@ -13,6 +13,7 @@ from pipeline.rescore import fail_rescore, run_rescore
 from workers.app import app
 from workers.base import backoff
 from workers.context import worker_context
+from workers.workflow import analyze_queue
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,5 @@ def rescore(self: Task[Any, Any], rescore_id: str) -> None:
 
 
 def send_rescore(rescore_id: str, *, analyzer: str | None) -> None:
-    """Queue a rescore: network analyzers wait on the `analyze` queue, everything else is CPU."""
-    queue = "analyze" if analyzer == "gemini" else "default"
-    rescore.apply_async((rescore_id,), queue=queue)
+    """Queue a rescore where its analysis would run (`analyzer`: None when not reanalyzing)."""
+    rescore.apply_async((rescore_id,), queue=analyze_queue(analyzer or "local"))

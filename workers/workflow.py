@@ -24,19 +24,20 @@ def build_chain(envelope: JobEnvelope) -> Signature:
     return chain(
         tasks.transcribe.s(envelope.model_dump(mode="json")).set(queue=_transcribe_queue(envelope)),
         tasks.diarize.s(),
-        tasks.analyze.s().set(queue=_analyze_queue(envelope)),
+        tasks.analyze.s().set(queue=analyze_queue(envelope.options.analyzer_name)),
         tasks.score.s(),
         tasks.persist.s(),
     )
 
 
 def _transcribe_queue(envelope: JobEnvelope) -> str:
-    local = envelope.input.kind is InputKind.AUDIO and envelope.options.transcriber != "assemblyai"
+    local = envelope.input.kind is InputKind.AUDIO and not envelope.options.cloud_speech
     return LOCAL_TRANSCRIBE if local else NETWORK_TRANSCRIBE
 
 
-def _analyze_queue(envelope: JobEnvelope) -> str:
-    return NETWORK_ANALYZE if envelope.options.analyzer == "gemini" else LOCAL_ANALYZE
+def analyze_queue(analyzer: str) -> str:
+    """Where analysis by `analyzer` runs (the chain's analyze stage, and a reanalyzing rescore)."""
+    return NETWORK_ANALYZE if analyzer == "gemini" else LOCAL_ANALYZE
 
 
 def start_pipeline(envelope: JobEnvelope) -> None:

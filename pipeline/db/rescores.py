@@ -11,6 +11,7 @@ from pipeline.db.models import Job, OutboxMessage
 from pipeline.db.rescore_models import Rescore
 from pipeline.ids import new_id
 from schemas.common import JobStatus
+from schemas.envelope import JobEnvelope
 from schemas.rescore import RescoreFilter
 
 TOPIC_RESCORE = "rescore.start"
@@ -40,10 +41,8 @@ def create_rescore(
     return row
 
 
-def _analyzer(job: Job) -> str | None:
-    options = job.envelope.get("options") or {}
-    value = options.get("analyzer")
-    return value if isinstance(value, str) else None
+def _analyzer(job: Job) -> str:
+    return JobEnvelope.model_validate(job.envelope).options.analyzer_name
 
 
 def completed_jobs(

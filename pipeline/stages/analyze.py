@@ -25,7 +25,7 @@ def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
     sentiment = sentiment_report(transcript, ctx.sentiment)
     with ctx.sessions() as session:
         versioned = config_for_job(session, envelope)
-    analyzer = ctx.analyzer(envelope.options.analyzer or ctx.settings.analyzer)
+    analyzer = ctx.analyzer(envelope.options.analyzer_name)
     insights = analyzer.analyze(
         AnalysisRequest(
             transcript=transcript,

@@ -37,8 +37,8 @@ PRESIGNED_URL_TTL_S = 24 * 3600
 def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
     if envelope.input.kind is InputKind.TRANSCRIPT:
         return StageOutput(_redacted(_from_text(envelope, ctx)), provider="text", model=None)
-    provider = envelope.options.transcriber or ctx.settings.transcriber
-    raw = _from_provider(envelope, ctx) if provider == "assemblyai" else _from_audio(envelope, ctx)
+    cloud = envelope.options.cloud_speech
+    raw = _from_provider(envelope, ctx) if cloud else _from_audio(envelope, ctx)
     return StageOutput(_redacted(raw), provider=raw.provider, model=raw.model)
 
 
@@ -127,14 +127,15 @@ def _request(envelope: JobEnvelope, ctx: Context, *, channels: int | None) -> Tr
         providers = config_for_job(session, envelope).config.providers
     stereo = channels == 2
     token = provider_webhooks.token_for(envelope.job_id, ctx.settings)
-    webhook = provider_webhooks.callback_url(envelope.job_id, ctx.settings)
+    # A completion webhook needs both an address we are reachable at and a token to check.
+    webhook = provider_webhooks.callback_url(envelope.job_id, ctx.settings) if token else None
     return TranscriptionRequest(
         language=envelope.options.language,
         speaker_labels=not stereo,
         speakers_expected=None if stereo else (providers.speakers_expected or 2),
         multichannel=stereo,
         speech_models=providers.speech_models or ctx.settings.assemblyai_speech_models,
-        webhook_url=webhook if token else None,
-        webhook_auth_header_name=provider_webhooks.HEADER if webhook and token else None,
+        webhook_url=webhook,
+        webhook_auth_header_name=provider_webhooks.HEADER if webhook else None,
         webhook_auth_header_value=token if webhook else None,
     )

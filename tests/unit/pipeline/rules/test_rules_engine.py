@@ -113,7 +113,9 @@ def test_fuzzy_tolerates_asr_errors(heard: str) -> None:
     result = judge(phrase(MIRANDA, match="fuzzy"), call)
 
     assert result.holds is True, result.rationale
-    assert re.fullmatch(r"Agent said '.+ purpose'( \(\d+% match\))? at 0:00\.", result.rationale), result.rationale
+    assert re.fullmatch(r"Agent said '.+ purpose'( \(\d+% match\))? at 0:00\.", result.rationale), (
+        result.rationale
+    )
     assert [e.utterance_id for e in result.evidence] == ["a1"]
 
 
