@@ -7,7 +7,6 @@ cannot be judged on this call). `negate` flips True/False and leaves N/A alone.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from statistics import fmean
@@ -23,7 +22,7 @@ from pipeline.rules.facts import (
     window_bounds,
     within,
 )
-from pipeline.rules.metrics import INTERRUPTION_MIN_OVERLAP_MS, Span, merge_spans
+from pipeline.rules.metrics import gaps, interruptions, speech_spans
 from pipeline.rules.phrases import not_said, phrase_hits, said
 from schemas.analysis import Evidence
 from schemas.common import Role
@@ -41,7 +40,6 @@ from schemas.rules import (
     SentimentRule,
     When,
 )
-from schemas.transcript import Utterance
 
 MAX_EVIDENCE = 3
 
@@ -160,31 +158,18 @@ def _interruption(rule: InterruptionRule, facts: CallFacts) -> RuleResult:
     if measured is None or not measured.utterances:
         return RuleResult(None, f"N/A: the {rule.role.value} did not speak on this call.")
     count = measured.interruptions
-    evidence = [utterance_evidence(u) for u in _interrupting(facts, rule.role)][:MAX_EVIDENCE]
+    # The same utterances the metric counted, so the evidence always matches the count.
+    interrupting = [u for u in interruptions(facts.utterances) if u.role == rule.role]
+    evidence = [utterance_evidence(u) for u in interrupting][:MAX_EVIDENCE]
     rationale = (
         f"The {rule.role.value} interrupted {count} time(s) (threshold: above {rule.above})."
     )
     return RuleResult(count > rule.above, rationale, evidence, value=float(count))
 
 
-def _interrupting(facts: CallFacts, role: Role) -> Iterable[Utterance]:
-    """Utterances of `role` that started while another role still had ≥ the overlap to go."""
-    for u in facts.utterances:
-        if u.role == role and any(
-            o.role != role and o.start_ms < u.start_ms <= o.end_ms - INTERRUPTION_MIN_OVERLAP_MS
-            for o in facts.utterances
-        ):
-            yield u
-
-
 def _gaps(facts: CallFacts) -> list[Evidence]:
     """Silences between speech, each cited by the utterance that ends it."""
-    speech = merge_spans(Span(u.start_ms, max(u.start_ms, u.end_ms), u) for u in facts.utterances)
-    return [
-        Evidence(utterance_id=after.first.id, quote="", start_ms=before.end, end_ms=after.start)
-        for before, after in itertools.pairwise(speech)
-        if after.start > before.end
-    ]
+    return gaps(speech_spans(facts.utterances))
 
 
 def _non_talk(rule: NonTalkRule, facts: CallFacts) -> RuleResult:

@@ -50,6 +50,21 @@ def _span(utterance: Utterance) -> Span:
     return Span(utterance.start_ms, max(utterance.start_ms, utterance.end_ms), utterance)
 
 
+def speech_spans(utterances: Iterable[Utterance]) -> list[Span]:
+    """When anyone was speaking: the utterances' spans, merged."""
+    return merge_spans(_span(u) for u in utterances)
+
+
+def gaps(speech: Sequence[Span], *, min_ms: int = 1) -> list[Evidence]:
+    """Silences of `min_ms` or more between merged speech spans, each cited by the utterance that
+    ends it (quote empty: nobody spoke)."""
+    return [
+        Evidence(utterance_id=after.first.id, quote="", start_ms=before.end, end_ms=after.start)
+        for before, after in itertools.pairwise(speech)
+        if after.start - before.end >= min_ms
+    ]
+
+
 def merge_spans(spans: Iterable[Span]) -> list[Span]:
     """Union of spans, sorted: overlapping or touching spans merge, keeping the first opener."""
     merged: list[Span] = []
@@ -77,14 +92,24 @@ def word_count(text: str) -> int:
 def count_interruptions(
     utterances: Sequence[Utterance], *, min_overlap_ms: int = INTERRUPTION_MIN_OVERLAP_MS
 ) -> dict[Role, int]:
-    """Interruptions per role.
+    """Interruptions per role (see `interruptions`)."""
+    counts = dict.fromkeys(Role, 0)
+    for u in interruptions(utterances, min_overlap_ms=min_overlap_ms):
+        counts[u.role] += 1
+    return counts
+
+
+def interruptions(
+    utterances: Sequence[Utterance], *, min_overlap_ms: int = INTERRUPTION_MIN_OVERLAP_MS
+) -> list[Utterance]:
+    """The utterances that interrupt someone, in time order.
 
     An utterance of role R interrupts when an utterance of another role started strictly before
     it and is still going `min_overlap_ms` or more after it starts. Starting together is not an
     interruption, and neither is a backchannel that starts near the end of the other's turn.
     Each utterance counts at most once. `utterances` must be in time order.
     """
-    counts = dict.fromkeys(Role, 0)
+    found: list[Utterance] = []
     latest_end: dict[Role, int] = {}  # per role: the latest end among utterances already started
     for _, group in itertools.groupby(utterances, key=lambda u: u.start_ms):
         started = list(group)
@@ -93,10 +118,10 @@ def count_interruptions(
                 (end for role, end in latest_end.items() if role != u.role), default=None
             )
             if other_end is not None and other_end - u.start_ms >= min_overlap_ms:
-                counts[u.role] += 1
+                found.append(u)
         for u in started:
             latest_end[u.role] = max(latest_end.get(u.role, u.end_ms), u.end_ms)
-    return counts
+    return found
 
 
 def _speaks_between(others: Sequence[Span], ends: Sequence[int], lo: int, hi: int) -> bool:
@@ -143,11 +168,7 @@ def _non_talk(speech: Sequence[Span], duration_ms: int, threshold_ms: int) -> No
     """Silence: everything outside speech (leading and trailing too); instances are the gaps
     ≥ threshold *between* speech, each cited by the utterance that ends it."""
     total = max(0, duration_ms - _length(speech, within_ms=duration_ms))
-    instances = [
-        Evidence(utterance_id=after.first.id, quote="", start_ms=before.end, end_ms=after.start)
-        for before, after in itertools.pairwise(speech)
-        if after.start - before.end >= threshold_ms
-    ]
+    instances = gaps(speech, min_ms=threshold_ms)
     ratio = round(total / duration_ms, 4) if duration_ms else 0.0
     return NonTalk(total_ms=total, ratio=ratio, instances=instances, threshold_ms=threshold_ms)
 
@@ -213,7 +234,7 @@ def compute_metrics(
     return CallMetrics(
         duration_ms=duration,
         by_role=by_role,
-        non_talk=_non_talk(merge_spans(map(_span, utterances)), duration, gap_threshold_ms),
+        non_talk=_non_talk(speech_spans(utterances), duration, gap_threshold_ms),
         longest_monologue=_monologue_evidence(longest),
         longest_monologue_role=longest.first.role if longest else None,
         longest_monologue_ms=_run_ms(longest),
