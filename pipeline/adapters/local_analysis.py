@@ -103,22 +103,25 @@ class LocalAnalyzer:
             return []
         known = taxonomy_for(context)
         texts, owners = intents.exemplars(known)
-        scores = intents.intent_scores(vectors[chosen], self._exemplar_vectors(texts), owners)
+        scores = intents.intent_scores(vectors[chosen], self._fixed_vectors(texts), owners)
         return intents.detect_intents(scores, [i.name for i in known])
 
-    def _exemplar_vectors(self, texts: list[str]) -> Vectors:
+    def _fixed_vectors(self, texts: list[str]) -> Vectors:
+        """Embeddings of texts that repeat from call to call (a tenant's intent exemplars, its
+        scorecard's question probes), computed once per process."""
         key = tuple(texts)
-        if key not in self._exemplars:
+        found = self._exemplars.get(key)
+        if found is None:
             if len(self._exemplars) >= EXEMPLAR_CACHE_SIZE:
                 self._exemplars.clear()
-            self._exemplars[key] = self.embed(texts)
-        return self._exemplars[key]
+            found = self._exemplars[key] = self.embed(texts)
+        return found
 
     def _answers(
         self, questions: list[SemanticQuestion], units: list[TextUnit], vectors: Vectors
     ) -> list[SemanticAnswer]:
         probes = [semantic.probes(q.question) for q in questions]
-        flat = self.embed([p for group in probes for p in group])
+        flat = self._fixed_vectors([p for group in probes for p in group])
         answers: list[SemanticAnswer] = []
         offset = 0
         for question, group in zip(questions, probes, strict=True):
