@@ -41,10 +41,15 @@ task_routes = {
     "pipeline.persist": {"queue": "default"},
     "maintenance.*": {"queue": "default"},
     "webhooks.*": {"queue": "webhooks"},
+    "batches.*": {"queue": "default"},
 }
 
 beat_schedule = {
+    # Batch items wait in the database; this releases them fairly across tenants, up to the caps.
+    "release-backlog": {"task": "maintenance.release_backlog", "schedule": _s.scheduler_tick_s},
     "outbox-sweep": {"task": "maintenance.relay_outbox", "schedule": _s.outbox_sweep_s},
+    # A server-side import whose task was lost resumes after its lease (pipeline/batch_import.py).
+    "resume-imports": {"task": "maintenance.resume_imports", "schedule": 30.0},
     "reap-stuck-jobs": {"task": "maintenance.reap_stuck_jobs", "schedule": _s.reaper_interval_s},
     "purge-idempotency-keys": {
         "task": "maintenance.purge_idempotency_keys",

@@ -10,6 +10,7 @@ from api.problems import ApiProblem
 from api.state import state
 from pipeline.db.session import transaction
 from pipeline.db.tenants import tenant_for_key
+from pipeline.submission import Submitter
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,11 @@ class Caller:
     tenant_name: str
     config: dict[str, object]
     config_version: int = 0
+
+    @property
+    def submitter(self) -> Submitter:
+        """The tenant with its typed configuration, as the submission service takes it."""
+        return Submitter.of(self.tenant_id, self.config, self.config_version)
 
 
 def presented_key() -> str | None:

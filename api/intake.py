@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from api.auth import Caller
-from api.dedupe import check_duplicate
 from api.idempotency import record_upload
 from api.problems import ApiProblem, validation_problem
 from api.state import AppState
@@ -23,18 +23,19 @@ from api.uploads import (
     read_head,
 )
 from api.webhook_urls import check_callback_url
-from pipeline import artifacts
-from pipeline.db import jobs
+from pipeline import artifacts, submission
+from pipeline.db import batches
+from pipeline.db.batch_models import OPEN, Batch
 from pipeline.db.models import Job
 from pipeline.db.session import transaction
 from pipeline.errors import InvalidInput
 from pipeline.ids import new_id
 from pipeline.media import sniff
+from pipeline.submission import Item
 from pipeline.transcript_text import parse_text
 from schemas.api import JobOptionsIn, TranscriptJobIn
 from schemas.common import InputKind
-from schemas.envelope import JobEnvelope, JobInput, JobOptions
-from schemas.tenant import ProviderChoice
+from schemas.envelope import JobInput
 
 SUPPORTED = "WAV, MP3, FLAC, OGG, M4A or WebM audio"
 
@@ -96,10 +97,21 @@ def accept_transcript(app: AppState, caller: Caller, body: Any) -> Job:
     except InvalidInput as exc:
         raise ApiProblem(422, "invalid_transcript", exc.message) from exc
     job_id = new_id("job")
-    data = json.dumps({"transcript": body["transcript"]}).encode()
-    key = artifacts.input_key(caller.tenant_id, job_id, "json")
+    stored = store_transcript(app, caller.tenant_id, job_id, body["transcript"])
+    options = JobOptionsIn.model_validate(given.model_dump(exclude={"transcript"}))
+    try:
+        return _create(app, caller, job_id, stored, options)
+    except BaseException:
+        app.blobs.delete(stored.blob_key)
+        raise
+
+
+def store_transcript(app: AppState, tenant_id: str, job_id: str, transcript: Any) -> JobInput:
+    """Store a validated transcript (turns or text) as the job's input blob."""
+    data = json.dumps({"transcript": transcript}).encode()
+    key = artifacts.input_key(tenant_id, job_id, "json")
     app.blobs.put_bytes(key, data, content_type="application/json")
-    stored = JobInput(
+    return JobInput(
         kind=InputKind.TRANSCRIPT,
         blob_key=key,
         sha256=hashlib.sha256(data).hexdigest(),
@@ -107,66 +119,27 @@ def accept_transcript(app: AppState, caller: Caller, body: Any) -> Job:
         bytes=len(data),
         format="json",
     )
-    options = JobOptionsIn.model_validate(given.model_dump(exclude={"transcript"}))
-    try:
-        return _create(app, caller, job_id, stored, options)
-    except BaseException:
-        app.blobs.delete(key)
-        raise
 
 
 def _create(
     app: AppState, caller: Caller, job_id: str, stored: JobInput, options: JobOptionsIn
 ) -> Job:
-    envelope = JobEnvelope(
-        job_id=job_id,
-        tenant_id=caller.tenant_id,
-        input=stored,
-        options=_resolve_options(app, caller, options, kind=stored.kind),
-    )
-    metadata = dict(options.metadata)
-    if options.agent_id:
-        metadata.setdefault("agent_id", options.agent_id)
     if options.callback_url is not None:
         check_callback_url(app, caller, options.callback_url)  # SSRF policy + a secret to sign
+    item = Item(job_id=job_id, stored=stored, options=options)
     with transaction(app.sessions) as session:
-        check_duplicate(
-            session, caller, input_sha256=stored.sha256, external_id=options.external_id
-        )
-        return jobs.create_job(
-            session,
-            envelope,
-            external_id=options.external_id,
-            call_type=options.call_type,
-            metadata=metadata,
-            callback_url=options.callback_url,
-        )
+        batch = open_batch(session, caller, options.batch_id) if options.batch_id else None
+        return submission.submit(session, app.settings, caller.submitter, item, batch=batch)
 
 
-def _resolve_options(
-    app: AppState, caller: Caller, given: JobOptionsIn, *, kind: InputKind
-) -> JobOptions:
-    """The job's options: what the request says, else the tenant's defaults, else ours.
-
-    Providers are pinned here (the tenant's choice, else the deployment's), so every stage of the
-    job, and any re-drive of it, uses the same ones and the chain can route by them.
-    """
-    # A TenantConfig body spells every default out, unset ones as null: those mean "ours".
-    stored = caller.config.get("defaults")
-    given_defaults = (
-        {k: v for k, v in stored.items() if v is not None} if isinstance(stored, dict) else {}
-    )
-    defaults = JobOptions.model_validate(given_defaults)
-    chosen = ProviderChoice.model_validate(caller.config.get("providers") or {})
-    transcriber = chosen.transcriber or app.settings.transcriber
-    return JobOptions(
-        language=given.language or defaults.language,
-        channel_map=given.channel_map or defaults.channel_map,
-        call_type=given.call_type or defaults.call_type,
-        transcriber=transcriber if kind is InputKind.AUDIO else None,
-        analyzer=chosen.analyzer or app.settings.analyzer,
-        config_version=caller.config_version,
-    )
+def open_batch(session: Session, caller: Caller, batch_id: str) -> Batch:
+    """The caller's batch, locked, if it still takes items: 404 when not theirs, 409 when closed."""
+    batch = batches.owned(session, caller.tenant_id, batch_id, lock=True)
+    if batch is None:
+        raise ApiProblem(404, "not_found", "no such batch")
+    if batch.status != OPEN:
+        raise ApiProblem(409, "batch_not_open", f"the batch is {batch.status}; it takes no items")
+    return batch
 
 
 def _options_from_fields(fields: dict[str, str]) -> JobOptionsIn:

@@ -55,7 +55,12 @@ def _step(step: JobStep) -> StepView:
 
 
 def encode_cursor(job: Job) -> str:
-    raw = json.dumps([job.created_at.isoformat(), job.id]).encode()
+    return encode_cursor_of(job.created_at, job.id)
+
+
+def encode_cursor_of(created_at: datetime, row_id: str) -> str:
+    """An opaque keyset cursor: the (created_at, id) of the last row of a page."""
+    raw = json.dumps([created_at.isoformat(), row_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

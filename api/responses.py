@@ -19,9 +19,18 @@ def json_response(model: BaseModel, *, status: int = 200) -> Response:
     return Response(model.model_dump_json(), status=status, mimetype="application/json")
 
 
-def publish_after_commit(sessions: sessionmaker[Session], job_ids: Sequence[str]) -> None:
-    """Publish the jobs' outbox rows now; if the broker is down the beat sweep publishes later."""
+def publish_after_commit(
+    sessions: sessionmaker[Session],
+    job_ids: Sequence[str] = (),
+    *,
+    message_ids: Sequence[int] = (),
+) -> None:
+    """Publish the outbox rows of these jobs (or these rows) now; if the broker is down the beat
+    sweep publishes them later."""
     try:
-        relay(sessions, job_ids=job_ids)
+        if job_ids:
+            relay(sessions, job_ids=job_ids)
+        if message_ids:
+            relay(sessions, message_ids=message_ids)
     except Exception:
         log.warning("publish deferred to the outbox sweep", exc_info=True)

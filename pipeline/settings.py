@@ -71,6 +71,15 @@ class Settings(BaseSettings):
         default=6 * 3600, description="Re-drive an unfinished job silent this long (lost message)"
     )
     poll_after_s: int = Field(default=2, description="Retry-After sent while a job runs")
+    # The backlog scheduler (docs/batches.md): batch items wait in the database until released.
+    scheduler_tick_s: float = Field(default=1.0, gt=0, description="How often beat releases work")
+    batch_max_in_flight: int = Field(
+        default=32, ge=1, description="Batch items released and unfinished, all tenants together"
+    )
+    batch_tenant_max_in_flight: int = Field(
+        default=16, ge=1, description="Per tenant, unless its config says otherwise"
+    )
+    batch_max_items: int = Field(default=100_000, ge=1, description="Items one batch may hold")
     # Idempotency-Key and live progress (README "Idempotent retries", "Live progress").
     idempotency_ttl_s: int = Field(default=86400, ge=86400, description="Keys kept ≥ 24 h")
     idempotency_stale_after_s: int = 3600  # an in-flight key this old was abandoned (crash)

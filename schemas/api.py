@@ -38,7 +38,9 @@ class TranscriptTurn(ClientInput):
     end_ms: int | None = Field(default=None, ge=0)
 
 
-class JobOptionsIn(ClientInput):
+class ItemOptions(ClientInput):
+    """What a client may say about one call, alone or as a batch item."""
+
     external_id: str | None = Field(default=None, max_length=200)
     agent_id: str | None = Field(default=None, max_length=200)
     call_type: str | None = Field(default=None, max_length=100)
@@ -49,11 +51,17 @@ class JobOptionsIn(ClientInput):
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="Free-form, returned as given"
     )
+
+
+class JobOptionsIn(ItemOptions):
     callback_url: str | None = Field(
         default=None,
         max_length=2048,
         description="https:// URL that receives this job's job.completed / job.failed event, "
         "signed with the tenant's callback secret (POST /v1/webhooks/callback-secret)",
+    )
+    batch_id: str | None = Field(
+        default=None, max_length=40, description="Join this open batch (its backlog, its defaults)"
     )
 
 

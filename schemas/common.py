@@ -50,10 +50,11 @@ class JobStatus(StrEnum):
     PERSISTING = "persisting"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # a batch item cancelled before it was released
 
     @property
     def terminal(self) -> bool:
-        return self in (JobStatus.COMPLETED, JobStatus.FAILED)
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 UNFINISHED: tuple[str, ...] = tuple(s.value for s in JobStatus if not s.terminal)

@@ -6,9 +6,11 @@ record the version that analyzed and scored them.
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from schemas.common import Role, Strict
 from schemas.scorecard import Scorecard
@@ -53,12 +55,47 @@ class ProviderChoice(Strict):
     speakers_expected: int | None = Field(default=None, ge=1, le=10)
 
 
+class ProcessingWindow(Strict):
+    """Hours when the tenant's batch items may be released, in its own time zone.
+
+    `start` after `end` spans midnight (20:00 → 06:00). One-off jobs are never held by it.
+    """
+
+    start: time
+    end: time
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class BatchPolicy(Strict):
+    """How the backlog scheduler treats this tenant's batch items."""
+
+    weight: int = Field(default=1, ge=1, le=100, description="Share of capacity against others")
+    max_in_flight: int | None = Field(
+        default=None, ge=1, le=10_000, description="Batch items released at once (None: ours)"
+    )
+    window: ProcessingWindow | None = None
+    import_prefixes: list[str] = Field(
+        default_factory=list,
+        description="s3://bucket/prefix/ locations a batch may import from (server-side import)",
+    )
+
+
 class TenantConfig(Strict):
     context: ClientContext = Field(default_factory=ClientContext)
     defaults: JobDefaults = Field(default_factory=JobDefaults)
     providers: ProviderChoice = Field(default_factory=ProviderChoice)
     dedupe: Literal["off", "sha256", "external_id"] = "off"
     retention_days: int | None = Field(default=None, ge=1)
+    batches: BatchPolicy = Field(default_factory=BatchPolicy)
     packs: list[str] = Field(default_factory=list)  # shipped packs enabled for this tenant
     scorecards: dict[str, Scorecard] = Field(
         default_factory=dict, description="call_type → scorecard; key 'default' for any call type"

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from schemas.api import ClientInput
 
-EventType = Literal["job.completed", "job.failed", "endpoint.disabled"]
+EventType = Literal["job.completed", "job.failed", "batch.completed", "endpoint.disabled"]
 URL_FIELD = Field(
     max_length=2048, description="https:// URL; must resolve to public addresses only"
 )

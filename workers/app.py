@@ -8,7 +8,13 @@ from celery import Celery
 def create_celery() -> Celery:
     celery = Celery(
         "callintel",
-        include=["workers.tasks", "workers.maintenance", "workers.webhooks", "workers.rescore"],
+        include=[
+            "workers.tasks",
+            "workers.maintenance",
+            "workers.webhooks",
+            "workers.rescore",
+            "workers.batch_import",
+        ],
     )
     celery.config_from_object("celeryconfig")
     return celery

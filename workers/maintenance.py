@@ -1,5 +1,5 @@
-"""Beat tasks: the outbox sweep, the stuck-job reaper, provider re-checks and the purge of expired
-idempotency keys."""
+"""Beat tasks: the backlog scheduler, the outbox sweep, the stuck-job reaper, provider re-checks and
+the purge of expired idempotency keys."""
 
 from __future__ import annotations
 
@@ -9,16 +9,17 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.db import idempotency, jobs, provider_checks
+from pipeline import batch_import
+from pipeline.db import backlog, idempotency, jobs, provider_checks
 from pipeline.db.models import Job, JobStep, utcnow
 from pipeline.db.session import transaction
 from pipeline.settings import Settings
 from schemas.common import UNFINISHED, Stage
-from schemas.envelope import JobEnvelope
 from workers import outbox
 from workers.app import app
+from workers.batch_import import send_import
 from workers.context import worker_context
-from workers.workflow import start_pipeline
+from workers.workflow import start_job
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,38 @@ def relay_outbox() -> int:
     ctx = worker_context()
     # Rows younger than one sweep are still being published by the API that wrote them.
     return outbox.relay(ctx.sessions, older_than_s=ctx.settings.outbox_sweep_s)
+
+
+@app.task(name="maintenance.release_backlog", ignore_result=True)
+def release_backlog() -> int:
+    ctx = worker_context()
+    return release(ctx.sessions, ctx.settings)
+
+
+def release(sessions: sessionmaker[Session], settings: Settings) -> int:
+    """Release batch items fairly up to the caps (pipeline/db/backlog.py), then publish them.
+
+    The release and its outbox rows commit together; publishing follows the commit, and a publish
+    that fails is left to the outbox sweep, so a released item is never stranded.
+    """
+    with transaction(sessions) as session:
+        released = backlog.release_due(session, settings, now=utcnow())
+    if released:
+        try:
+            outbox.relay(sessions, job_ids=released, limit=len(released))
+        except Exception:
+            log.warning("publish deferred to the outbox sweep", exc_info=True)
+    return len(released)
+
+
+@app.task(name="maintenance.resume_imports", ignore_result=True)
+def resume_imports() -> int:
+    """Re-send server-side imports whose task was lost (a crash mid-listing): they resume at the
+    page after the last one saved."""
+    stalled = batch_import.stalled(worker_context().sessions)
+    for batch_id in stalled:
+        send_import(batch_id)
+    return len(stalled)
 
 
 @app.task(name="maintenance.reap_stuck_jobs", ignore_result=True)
@@ -78,7 +111,7 @@ def _redrive_or_fail(session: Session, job: Job, settings: Settings) -> None:
     job.updated_at = utcnow()
     # Published before the commit: if the commit then fails, the job runs once more uncounted,
     # which idempotent stages absorb; publishing after it could lose the re-drive instead.
-    start_pipeline(JobEnvelope.model_validate(job.envelope))
+    start_job(job)
     log.warning("re-drove a stuck job", extra={"job_id": job.id, "stage": job.stage})
 
 
@@ -104,5 +137,5 @@ def send_checks(sessions: sessionmaker[Session], *, lease_s: float) -> int:
     with transaction(sessions) as session:
         due = provider_checks.claim_due(session, lease_s=lease_s)
         for job in due:
-            start_pipeline(JobEnvelope.model_validate(job.envelope))
+            start_job(job)
     return len(due)

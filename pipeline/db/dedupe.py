@@ -8,6 +8,8 @@ from sqlalchemy.orm import Session
 from pipeline.db.models import Job, Tenant
 from schemas.common import JobStatus
 
+_RETRYABLE = (JobStatus.FAILED.value, JobStatus.CANCELLED.value)
+
 
 def find_duplicate(
     session: Session,
@@ -20,12 +22,12 @@ def find_duplicate(
 
     Locks the tenant's row first, inside the caller's transaction, so two concurrent submissions of
     the same content are serialised: the second sees the first's job once that one has committed.
-    Failed jobs never match: resubmitting after a failure is a genuine retry.
+    Failed or cancelled jobs never match: resubmitting one is a genuine retry.
     """
     if input_sha256 is None and external_id is None:
         return None
     session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
-    query = select(Job).where(Job.tenant_id == tenant_id, Job.status != JobStatus.FAILED.value)
+    query = select(Job).where(Job.tenant_id == tenant_id, Job.status.not_in(_RETRYABLE))
     if input_sha256 is not None:
         query = query.where(Job.input_sha256 == input_sha256)
     if external_id is not None:

@@ -13,6 +13,7 @@ from typing import Any, cast
 from sqlalchemy import Integer, Table, func, literal, select, update
 from sqlalchemy.orm import Session
 
+from pipeline.db import batches
 from pipeline.db.models import Job, JobResult, JobStep, OutboxMessage, utcnow
 from pipeline.settings import Settings
 from pipeline.webhooks import deliveries
@@ -32,8 +33,15 @@ def create_job(
     call_type: str | None,
     metadata: dict[str, Any],
     callback_url: str | None = None,
+    batch_id: str | None = None,
+    item_key: str | None = None,
 ) -> Job:
-    """Insert a queued job, its step rows and the outbox row that will start its pipeline."""
+    """Insert a queued job and its step rows.
+
+    A one-off job is released at once: an outbox row will start its pipeline. A batch item
+    (`batch_id`) waits in the backlog until the scheduler releases it (pipeline/db/backlog.py).
+    """
+    now = utcnow()
     job = Job(
         id=envelope.job_id,
         tenant_id=envelope.tenant_id,
@@ -46,12 +54,23 @@ def create_job(
         call_type=call_type,
         meta=metadata,
         callback_url=callback_url,
+        batch_id=batch_id,
+        item_key=item_key,
+        created_at=now,
+        updated_at=now,
+        released_at=None if batch_id else now,
     )
     session.add(job)
     session.flush()  # the job row must exist before rows that reference it
     session.add_all(JobStep(job_id=job.id, stage=s.value, attempts=0) for s in STAGES)
-    session.add(OutboxMessage(topic=TOPIC_START, job_id=job.id, payload={"job_id": job.id}))
+    if batch_id is None:
+        session.add(start_message(job.id))
     return job
+
+
+def start_message(job_id: str) -> OutboxMessage:
+    """The outbox row that publishes a job's chain once its transaction commits."""
+    return OutboxMessage(topic=TOPIC_START, job_id=job_id, payload={"job_id": job_id})
 
 
 def lock_job(session: Session, job_id: str) -> Job | None:
@@ -153,6 +172,8 @@ def fail_job(
     job.updated_at = job.completed_at = now
     # Webhook deliveries, in the same transaction as the final state.
     deliveries.enqueue_job_event(session, job, TOPIC_FAILED, settings=settings)
+    if job.batch_id:
+        batches.count_finished(session, job.batch_id, JobStatus.FAILED, code, settings=settings)
     return True
 
 
@@ -173,6 +194,8 @@ def complete_job(
     job.status, job.stage = JobStatus.COMPLETED.value, None
     job.updated_at = job.completed_at = now
     deliveries.enqueue_job_event(session, job, TOPIC_COMPLETED, settings=settings)
+    if job.batch_id:
+        batches.count_finished(session, job.batch_id, JobStatus.COMPLETED, settings=settings)
     return True
 
 

@@ -72,6 +72,11 @@ class Job(Base):
         Index("ix_jobs_tenant_external", "tenant_id", "external_id"),
         Index("ix_jobs_tenant_input_sha256", "tenant_id", "input_sha256"),  # 0002_idempotency
         Index("ix_jobs_status_updated", "status", "updated_at"),
+        # 0007_batches: a batch's items in order (results, retries) and its idempotency keys; the
+        # backlog the scheduler releases from, oldest first per tenant.
+        Index("ix_jobs_batch", "batch_id", "id"),
+        Index("ix_jobs_batch_item_key", "batch_id", "item_key", unique=True),
+        Index("ix_jobs_backlog", "tenant_id", "released_at", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -92,6 +97,12 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
     callback_url: Mapped[str | None] = mapped_column(String(2048))  # migration 0002_webhooks
+    # 0007_batches: a batch item waits in the backlog (released_at NULL) until the scheduler
+    # releases it; a one-off job is released when it is created. `item_key` is the item's
+    # idempotency key within its batch (a file's content hash, an object's key and ETag).
+    batch_id: Mapped[str | None] = mapped_column(String(40))
+    item_key: Mapped[str | None] = mapped_column(String(200))
+    released_at: Mapped[datetime | None]
 
 
 class JobStep(Base):

@@ -1,6 +1,7 @@
 """Every model module, imported once, so `Base.metadata` (Alembic, tests) sees all tables."""
 
 from pipeline.db import (
+    batch_models,
     idempotency_models,
     models,
     rescore_models,
@@ -11,6 +12,7 @@ from pipeline.db.models import Base
 
 __all__ = [
     "Base",
+    "batch_models",
     "idempotency_models",
     "models",
     "rescore_models",

@@ -48,7 +48,7 @@ def load_config(session: Session, tenant_id: str, *, version: int | None = None)
     if tenant is None:
         raise PermanentError("the tenant no longer exists", code="tenant_missing")
     if version is None or version == tenant.config_version:
-        return VersionedConfig(tenant_id, tenant.config_version, _parse(tenant.config))
+        return VersionedConfig(tenant_id, tenant.config_version, parse_config(tenant.config))
     if version == 0:  # never configured: the defaults (no history row)
         return VersionedConfig(tenant_id, 0, TenantConfig())
     row = session.get(TenantConfigVersion, (tenant_id, version))
@@ -56,7 +56,7 @@ def load_config(session: Session, tenant_id: str, *, version: int | None = None)
         raise PermanentError(
             f"the tenant has no configuration version {version}", code="config_version_missing"
         )
-    return VersionedConfig(tenant_id, row.version, _parse(row.body))
+    return VersionedConfig(tenant_id, row.version, parse_config(row.body))
 
 
 def config_for_job(session: Session, envelope: JobEnvelope) -> VersionedConfig:
@@ -104,7 +104,8 @@ def list_versions(session: Session, tenant_id: str) -> list[ConfigVersionInfo]:
     return [ConfigVersionInfo(r.version, r.created_at, r.author, r.comment) for r in rows]
 
 
-def _parse(body: dict[str, object] | None) -> TenantConfig:
+def parse_config(body: dict[str, object] | None) -> TenantConfig:
+    """A stored configuration body as a TenantConfig; PermanentError `tenant_config_invalid`."""
     try:
         return TenantConfig.model_validate(body or {})
     except ValidationError as exc:

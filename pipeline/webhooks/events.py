@@ -15,11 +15,12 @@ from pipeline.ids import new_id
 SCHEMA_VERSION = "2026-11-21"
 JOB_COMPLETED = "job.completed"
 JOB_FAILED = "job.failed"
+BATCH_COMPLETED = "batch.completed"
 ENDPOINT_DISABLED = "endpoint.disabled"
 WEBHOOK_TEST = "webhook.test"
 # What an endpoint may subscribe to (an empty filter means all of them). `webhook.test` pings are
 # sent to the endpoint they test whatever its filter.
-SUBSCRIBABLE = (JOB_COMPLETED, JOB_FAILED, ENDPOINT_DISABLED)
+SUBSCRIBABLE = (JOB_COMPLETED, JOB_FAILED, BATCH_COMPLETED, ENDPOINT_DISABLED)
 
 
 def envelope(
@@ -50,6 +51,17 @@ def job_event(event_type: str, job: Job, *, base_url: str | None) -> dict[str, A
     if job.error_code:
         data["error"] = {"stage": job.error_stage, "code": job.error_code}
     return envelope(event_type, data)
+
+
+def batch_event(summary: dict[str, Any], *, base_url: str | None) -> dict[str, Any]:
+    """`batch.completed`: the batch finished (or its cancellation did), with its counts."""
+    base = (base_url or "").rstrip("/")
+    batch_id = summary["batch_id"]
+    links = {
+        "status": f"{base}/v1/batches/{batch_id}",
+        "results": f"{base}/v1/batches/{batch_id}/results",
+    }
+    return envelope(BATCH_COMPLETED, {**summary, "links": links})
 
 
 def endpoint_disabled_event(

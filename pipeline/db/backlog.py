@@ -1,0 +1,116 @@
+"""The backlog: batch items wait here, in the database, until the scheduler releases them.
+
+Releasing an item marks it (`released_at`), moves it out of its batch's backlog counter and writes
+the outbox row that publishes its chain, all in one transaction; the relay then publishes. So the
+broker only ever holds what is released (queues stay short, a broker restart loses nothing that
+was not released, and one-off jobs never wait behind a night's backlog).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from pipeline.db.batch_models import RELEASABLE, Batch
+from pipeline.db.jobs import start_message
+from pipeline.db.models import Job, Tenant
+from pipeline.db.tenant_config import parse_config
+from pipeline.errors import PermanentError
+from pipeline.scheduling import Demand, in_window, share
+from pipeline.settings import Settings
+from schemas.common import JobStatus
+from schemas.tenant import BatchPolicy
+
+log = logging.getLogger(__name__)
+
+
+def release_due(session: Session, settings: Settings, *, now: datetime) -> list[str]:
+    """Release what the caps, weights and windows allow now; returns the released job ids."""
+    demands = current_demand(session, settings, now=now)
+    in_flight = sum(d.in_flight for d in demands)
+    free = settings.batch_max_in_flight - in_flight
+    released: list[str] = []
+    for tenant_id, n in share(demands, free=free).items():
+        released.extend(release(session, tenant_id, n, now=now))
+    return released
+
+
+def current_demand(session: Session, settings: Settings, *, now: datetime) -> list[Demand]:
+    """Every tenant with unfinished batch work, from the batches' counters (no scan of jobs).
+
+    A tenant outside its processing window keeps its in-flight count (it still uses capacity)
+    but asks for nothing.
+    """
+    running = Batch.total - Batch.backlog - Batch.completed - Batch.failed - Batch.cancelled
+    rows = session.execute(
+        select(Batch.tenant_id, func.sum(Batch.backlog), func.sum(running))
+        .where(Batch.finished_at.is_(None))
+        .group_by(Batch.tenant_id)
+    ).all()
+    policies = _policies(session, [str(r[0]) for r in rows])
+    demands = []
+    for tenant_id, waiting, in_flight in rows:
+        policy = policies.get(tenant_id, BatchPolicy())
+        open_now = in_window(policy.window, now)
+        demands.append(
+            Demand(
+                tenant_id=tenant_id,
+                waiting=int(waiting or 0) if open_now else 0,
+                in_flight=int(in_flight or 0),
+                cap=policy.max_in_flight or settings.batch_tenant_max_in_flight,
+                weight=policy.weight,
+            )
+        )
+    return demands
+
+
+def release(session: Session, tenant_id: str, n: int, *, now: datetime) -> list[str]:
+    """Release the tenant's `n` oldest waiting items (rows another scheduler holds are skipped)."""
+    picked = session.execute(
+        select(Job.id, Job.batch_id)
+        .join(Batch, Batch.id == Job.batch_id)
+        .where(
+            Job.tenant_id == tenant_id,
+            Job.released_at.is_(None),
+            Job.status == JobStatus.QUEUED.value,
+            Batch.status.in_(RELEASABLE),
+        )
+        .order_by(Job.created_at, Job.id)
+        .limit(n)
+        .with_for_update(of=Job, skip_locked=True)
+    ).all()
+    ids = [str(job_id) for job_id, _ in picked]
+    if not ids:
+        return []
+    session.execute(
+        update(Job)
+        .where(Job.id.in_(ids))
+        .values(released_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    for batch_id, k in Counter(str(b) for _, b in picked).items():
+        session.execute(
+            update(Batch)
+            .where(Batch.id == batch_id)
+            .values(backlog=Batch.backlog - k, started_at=func.coalesce(Batch.started_at, now))
+        )
+    session.add_all(start_message(job_id) for job_id in ids)
+    return ids
+
+
+def _policies(session: Session, tenant_ids: list[str]) -> dict[str, BatchPolicy]:
+    if not tenant_ids:
+        return {}
+    found: dict[str, BatchPolicy] = {}
+    for tenant_id, body in session.execute(
+        select(Tenant.id, Tenant.config).where(Tenant.id.in_(tenant_ids))
+    ):
+        try:
+            found[tenant_id] = parse_config(body).batches
+        except PermanentError:  # a stored config that no longer validates: our defaults
+            log.warning("tenant config invalid; default batch policy", extra={"tenant": tenant_id})
+    return found
