@@ -95,13 +95,12 @@ def receive_upload(upload_id: str) -> Response:
     """The body of a signed PUT, streamed into the store under the signing tenant's upload key."""
     app = state()
     tenant_id = _signed_tenant(app, upload_id)
-    limit = app.settings.max_upload_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise too_large(limit)
-    key = upload_key(tenant_id, upload_id)
-    body = BoundedStream(request.stream, limit=limit)
+    limit, key = app.settings.max_upload_bytes, upload_key(tenant_id, upload_id)
     content_type = request.mimetype or DEFAULT_CONTENT_TYPE
     try:
+        if request.content_length is not None and request.content_length > limit:
+            raise UploadTooLarge("the declared length exceeds the size limit")  # nothing read
+        body = BoundedStream(request.stream, limit=limit)
         app.blobs.put_stream(key, cast(BinaryIO, body), content_type=content_type)
     except UploadTooLarge as exc:
         app.blobs.delete(key)  # nothing is kept, not even an earlier upload to the same URL
