@@ -1,5 +1,5 @@
-"""The Flask intake API: `create_app()` builds it; blueprints for jobs, webhooks, tenants, admin,
-health and docs."""
+"""The Flask intake API: `create_app()` builds it; blueprints for jobs, direct uploads, webhooks,
+tenants, admin, health and docs."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from api import (
         admin,
         batches,
+        direct_uploads,
         events,
         health,
         jobs,
@@ -48,6 +49,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(batches.bp)
+    app.register_blueprint(direct_uploads.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(provider_callbacks.bp)

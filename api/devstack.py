@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -52,6 +53,9 @@ class DevStack:
         env.setdefault("DATABASE_URL", f"sqlite:///{VAR / 'callintel.db'}")
         env.setdefault("STORAGE_URL", f"file://{VAR / 'blobs'}")
         env.setdefault("HF_HUB_OFFLINE", "1")
+        # Direct uploads to the local store are signed URLs of the API: both gunicorn workers
+        # must share the secret; a fresh one per run only voids the links of a previous run.
+        env.setdefault("UPLOAD_SIGNING_SECRET", secrets.token_urlsafe(32))
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             if "REDIS_URL" not in os.environ:

@@ -15,6 +15,8 @@ from api.admin_openapi import SECURITY_SCHEME as ADMIN_SECURITY_SCHEME
 from api.admin_openapi import admin_paths
 from api.rescore_openapi import SCHEMAS as RESCORE_SCHEMAS
 from api.rescore_openapi import callback_paths, rescore_paths
+from api.uploads_openapi import SCHEMAS as UPLOAD_SCHEMAS
+from api.uploads_openapi import upload_paths
 from api.webhook_openapi import SCHEMAS as WEBHOOK_SCHEMAS
 from api.webhook_openapi import webhook_paths
 from schemas.api import JobList, JobView, Problem, TranscriptJobIn
@@ -141,6 +143,7 @@ def _paths() -> dict[str, Any]:
         "/v1/jobs/{job_id}": {"get": _status()},
         "/v1/jobs/{job_id}/result": {"get": _result()},
         "/v1/jobs/{job_id}/events": extra.events_path(_problem, _ERRORS, _JOB_ID),
+        **upload_paths(_ok, _problem, _ref),
         **webhook_paths(_ok, _problem, _ref),
         **rescore_paths(_ok, _problem, _ref),
         **callback_paths(_problem),
@@ -156,7 +159,8 @@ def openapi_document() -> dict[str, Any]:
         [(m, "validation" if m is TranscriptJobIn else "serialization") for m in models]
         + WEBHOOK_SCHEMAS
         + RESCORE_SCHEMAS
-        + ADMIN_SCHEMAS,
+        + ADMIN_SCHEMAS
+        + UPLOAD_SCHEMAS,
         ref_template=REF,
     )
     return {

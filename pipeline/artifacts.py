@@ -22,6 +22,11 @@ def input_key(tenant_id: str, job_id: str, ext: str) -> str:
     return f"{job_prefix(tenant_id, job_id)}/input.{ext}"
 
 
+def upload_key(tenant_id: str, upload_id: str) -> str:
+    """A direct upload waiting to become a job's input; under its tenant, so no other reaches it."""
+    return f"tenants/{tenant_id}/uploads/{upload_id}"
+
+
 def artifact_key(envelope: JobEnvelope, stage: Stage) -> str:
     return f"{job_prefix(envelope.tenant_id, envelope.job_id)}/{stage.value}.json"
 

@@ -14,6 +14,15 @@ from schemas.tenant import ClientContext
 from schemas.transcript import RawTranscript, Transcript
 
 
+@dataclass(frozen=True)
+class BlobStat:
+    """What a store knows of one object without reading it: its key, size and version tag."""
+
+    key: str
+    size: int
+    etag: str  # changes whenever the object's content may have changed; opaque otherwise
+
+
 class BlobStore(Protocol):
     """Keyed byte storage (S3, a local directory). Keys are '/'-separated, relative, never '..'."""
 
@@ -32,6 +41,12 @@ class BlobStore(Protocol):
     def download(self, key: str, dest: Path) -> None:
         """Copy an object to a local file, streaming. Raises BlobNotFound when absent."""
 
+    def head(self, key: str, size: int) -> bytes:
+        """The first `size` bytes of an object (all of it when shorter). Raises BlobNotFound."""
+
+    def stat(self, key: str) -> BlobStat:
+        """The object's size and version tag, without reading it. Raises BlobNotFound."""
+
     def exists(self, key: str) -> bool: ...
 
     def delete(self, key: str) -> None:
@@ -39,6 +54,10 @@ class BlobStore(Protocol):
 
     def presigned_url(self, key: str, *, expires_s: int) -> str | None:
         """A time-limited URL anyone holding it can GET the object from, or None if unsupported."""
+
+    def presigned_put(self, key: str, *, content_type: str, expires_s: int) -> str | None:
+        """A time-limited URL anyone holding it can PUT the object to (with exactly this
+        Content-Type), or None if the store cannot accept uploads directly."""
 
     def check(self) -> None:
         """Raise TransientError unless the store is reachable and writable (readiness probe)."""

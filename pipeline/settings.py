@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     provider_webhook_secret: SecretStr | None = Field(
         default=None, description="Signs AssemblyAI completion webhooks; default: derived"
     )
+    upload_signing_secret: SecretStr | None = Field(
+        default=None, description="Signs direct-upload URLs of a local store; default: derived"
+    )
+    upload_url_expires_s: int = Field(
+        default=3600, ge=60, le=7 * 86400, description="How long a direct-upload URL is valid"
+    )
     gemini_api_key: SecretStr | None = None
     gemini_base_url: str | None = None
     gemini_model: str = "gemini-2.5-flash"

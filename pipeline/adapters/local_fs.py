@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from pipeline.errors import BlobNotFound, InvalidInput, TransientError
+from pipeline.ports import BlobStat
 
 CHUNK = 1024 * 1024
 
@@ -59,6 +60,26 @@ class LocalBlobStore:
         except OSError as exc:
             raise _translate(exc, key) from exc
 
+    def head(self, key: str, size: int) -> bytes:
+        try:
+            with self._path(key).open("rb") as f:
+                return f.read(max(size, 0))
+        except OSError as exc:
+            raise _translate(exc, key) from exc
+
+    def stat(self, key: str) -> BlobStat:
+        path = self._path(key)
+        try:
+            info = path.stat()
+        except OSError as exc:
+            raise _translate(exc, key) from exc
+        if not path.is_file():
+            raise BlobNotFound(f"no blob {key}")  # a "directory" is not an object, as on S3
+        # Every write renames a new file into place, so a new version has a new inode even when
+        # the clock's granularity gives it the old mtime.
+        etag = f"{info.st_ino:x}-{info.st_mtime_ns:x}-{info.st_size:x}"
+        return BlobStat(key=key, size=info.st_size, etag=etag)
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
@@ -67,6 +88,9 @@ class LocalBlobStore:
 
     def presigned_url(self, key: str, *, expires_s: int) -> str | None:
         return None  # a local directory is never reachable by a provider
+
+    def presigned_put(self, key: str, *, content_type: str, expires_s: int) -> str | None:
+        return None  # nobody outside reaches a local directory: the API takes the upload itself
 
     def check(self) -> None:
         try:

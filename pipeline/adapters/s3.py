@@ -1,10 +1,11 @@
-"""BlobStore on S3 or an S3-compatible server (MinIO) through boto3, streaming with bounded memory."""
+"""BlobStore on S3 or an S3-compatible server (MinIO) through boto3, streaming with bounded memory;
+and S3Source, a reader of a tenant's own bucket for server-side imports."""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -12,6 +13,10 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.errors import BlobNotFound, PermanentError, PipelineError, TransientError
+from pipeline.ports import BlobStat, BlobStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 # Measured: a 256 MiB non-seekable upload grew RSS by 126 MiB with boto3's defaults, 46 MiB with this.
 TRANSFER = TransferConfig(
@@ -52,6 +57,7 @@ class FullReads(io.RawIOBase):
 
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+_EMPTY_RANGE = "InvalidRange"  # a ranged GET of an empty object (416): there are no bytes
 _TRANSIENT = {"500", "502", "503", "504", "SlowDown", "RequestTimeout", "InternalError"}
 
 
@@ -67,20 +73,52 @@ def translate(exc: Exception, key: str) -> PipelineError:
     return TransientError(f"storage unreachable ({type(exc).__name__})")
 
 
+def _client(endpoint_url: str | None, region: str) -> S3Client:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        config=Config(
+            connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"}
+        ),
+    )
+
+
+def _head(client: S3Client, bucket: str, key: str, size: int, *, name: str) -> bytes:
+    """The first `size` bytes of s3://bucket/key by a ranged GET; `name` is the key in errors."""
+    try:
+        if size <= 0:
+            client.head_object(Bucket=bucket, Key=key)
+            return b""
+        response = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{size - 1}")
+        data: bytes = response["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == _EMPTY_RANGE:
+            return b""
+        raise translate(exc, name) from exc
+    except BotoCoreError as exc:
+        raise translate(exc, name) from exc
+    return data[:size]  # a server that ignores Range sends everything
+
+
+def _stat(client: S3Client, bucket: str, key: str, *, name: str) -> BlobStat:
+    try:
+        response = client.head_object(Bucket=bucket, Key=key)
+    except (BotoCoreError, ClientError) as exc:
+        raise translate(exc, name) from exc
+    return BlobStat(
+        key=name, size=int(response["ContentLength"]), etag=str(response["ETag"]).strip('"')
+    )
+
+
 class S3BlobStore:
     def __init__(
         self, *, bucket: str, prefix: str = "", endpoint_url: str | None, region: str
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        self.client = boto3.client(
-            "s3",
-            endpoint_url=endpoint_url,
-            region_name=region,
-            config=Config(
-                connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"}
-            ),
-        )
+        self.endpoint_url = endpoint_url
+        self.client = _client(endpoint_url, region)
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -118,6 +156,12 @@ class S3BlobStore:
         except (BotoCoreError, ClientError) as exc:
             raise translate(exc, key) from exc
 
+    def head(self, key: str, size: int) -> bytes:
+        return _head(self.client, self.bucket, self._key(key), size, name=key)
+
+    def stat(self, key: str) -> BlobStat:
+        return _stat(self.client, self.bucket, self._key(key), name=key)
+
     def exists(self, key: str) -> bool:
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
@@ -147,8 +191,77 @@ class S3BlobStore:
             raise translate(exc, key) from exc
         return url
 
+    def presigned_put(self, key: str, *, content_type: str, expires_s: int) -> str | None:
+        """Content-Type is signed: the uploader must send exactly `content_type`."""
+        params = {"Bucket": self.bucket, "Key": self._key(key), "ContentType": content_type}
+        try:
+            url: str = self.client.generate_presigned_url(
+                "put_object", Params=params, ExpiresIn=expires_s, HttpMethod="PUT"
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise translate(exc, key) from exc
+        return url
+
     def check(self) -> None:
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except (BotoCoreError, ClientError) as exc:
             raise TransientError("storage bucket is not reachable") from exc
+
+
+class S3Source:
+    """Read-only access to a tenant's own bucket (server-side import of its recordings).
+
+    Keys are relative to the bucket. `prefix` is where the import URI pointed; callers pass it (or
+    a narrower one) to `list_page`. Credentials are the deployment's (boto3's usual chain).
+    """
+
+    def __init__(
+        self, bucket: str, endpoint_url: str | None, region: str, *, prefix: str = ""
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix
+        self.endpoint_url = endpoint_url
+        self.client = _client(endpoint_url, region)
+
+    def list_page(
+        self, prefix: str, *, token: str | None, limit: int = 1000
+    ) -> tuple[list[BlobStat], str | None]:
+        """One ListObjectsV2 page of objects under `prefix`, and the token of the next (or None)."""
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": limit}
+        if token:
+            args["ContinuationToken"] = token
+        try:
+            page = self.client.list_objects_v2(**args)
+        except (BotoCoreError, ClientError) as exc:
+            raise translate(exc, f"{self.bucket}/{prefix}") from exc
+        stats = [
+            BlobStat(key=o["Key"], size=int(o["Size"]), etag=str(o.get("ETag", "")).strip('"'))
+            for o in page.get("Contents", [])
+        ]
+        following = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+        return stats, following
+
+    def head(self, key: str, size: int) -> bytes:
+        return _head(self.client, self.bucket, key, size, name=key)
+
+    def copy_into(self, key: str, store: BlobStore, dest_key: str, *, content_type: str) -> None:
+        """Copy one object into our store: server-side when both live behind the same endpoint,
+        else streamed through this process in bounded chunks. Raises BlobNotFound when absent."""
+        try:
+            if isinstance(store, S3BlobStore) and store.endpoint_url == self.endpoint_url:
+                store.client.copy(
+                    {"Bucket": self.bucket, "Key": key},
+                    store.bucket,
+                    store._key(dest_key),
+                    ExtraArgs={"ContentType": content_type, "MetadataDirective": "REPLACE"},
+                    Config=TRANSFER,
+                )
+                return
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            try:
+                store.put_stream(dest_key, cast(BinaryIO, body), content_type=content_type)
+            finally:
+                body.close()
+        except (BotoCoreError, ClientError) as exc:
+            raise translate(exc, key) from exc

@@ -17,11 +17,14 @@ from typing import Any, BinaryIO, cast
 
 import boto3
 import pytest
+import requests
 
 from pipeline.adapters.local_fs import LocalBlobStore
-from pipeline.adapters.s3 import S3BlobStore
+from pipeline.adapters.s3 import S3BlobStore, S3Source
+from pipeline.adapters.storage import source_for
 from pipeline.errors import BlobNotFound, InvalidInput, TransientError
-from pipeline.ports import BlobStore
+from pipeline.ports import BlobStat, BlobStore
+from pipeline.settings import Settings
 from tests.conftest import BUCKET
 from tests.support.services import free_port
 
@@ -304,3 +307,162 @@ def test_s3_unreachable_endpoint_is_transient_on_read(unreachable_s3: S3BlobStor
 def test_s3_unreachable_endpoint_fails_check(unreachable_s3: S3BlobStore) -> None:
     with pytest.raises(TransientError):
         unreachable_s3.check()
+
+
+# --- head, stat, presigned_put -----------------------------------------------------------------
+
+
+def test_head_returns_the_leading_bytes(store: BlobStore) -> None:
+    store.put_bytes("calls/a.bin", bytes(range(200)), content_type="x/y")
+    assert store.head("calls/a.bin", 64) == bytes(range(64))
+    assert store.head("calls/a.bin", 1) == b"\x00"
+    assert store.head("calls/a.bin", 1000) == bytes(range(200))  # shorter than asked: all of it
+
+
+def test_head_of_an_empty_object_is_empty(store: BlobStore) -> None:
+    store.put_bytes("empty.bin", b"", content_type="x/y")
+    assert store.head("empty.bin", 64) == b""
+
+
+def test_head_and_stat_of_a_missing_key_raise_blob_not_found(store: BlobStore) -> None:
+    store.put_bytes("a/b", b"x", content_type="text/plain")
+    for key in ("no/such/key", "a"):  # "a" is only a prefix of a stored key
+        with pytest.raises(BlobNotFound):
+            store.head(key, 64)
+        with pytest.raises(BlobNotFound):
+            store.stat(key)
+
+
+def test_stat_reports_size_and_an_etag_that_changes_with_the_content(store: BlobStore) -> None:
+    store.put_bytes("calls/s.bin", b"first", content_type="x/y")
+    first = store.stat("calls/s.bin")
+    assert (first.key, first.size) == ("calls/s.bin", 5)
+    assert first.etag
+    assert store.stat("calls/s.bin") == first  # stable while the object is unchanged
+
+    store.put_bytes("calls/s.bin", b"other", content_type="x/y")  # same size, new content
+    second = store.stat("calls/s.bin")
+    assert second.size == 5
+    assert second.etag != first.etag
+
+
+def test_local_store_has_no_presigned_put(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    assert (
+        store.presigned_put("tenants/t/uploads/u", content_type="audio/wav", expires_s=60) is None
+    )
+
+
+def test_s3_presigned_put_accepts_an_upload(s3_endpoint: str) -> None:
+    store = _s3(s3_endpoint).store
+    url = store.presigned_put("uploads/u1", content_type="audio/wav", expires_s=300)
+    assert url is not None
+
+    response = requests.put(
+        url, data=b"RIFF....WAVE", headers={"Content-Type": "audio/wav"}, timeout=10
+    )
+
+    assert response.status_code == 200, response.text
+    assert store.get_bytes("uploads/u1") == b"RIFF....WAVE"
+    assert store.stat("uploads/u1").size == 12
+
+
+# --- S3Source: a tenant's own bucket -----------------------------------------------------------
+
+
+@pytest.fixture
+def source_prefix(s3_endpoint: str) -> str:
+    """Five objects of distinct sizes under a fresh prefix of the test bucket."""
+    prefix = f"source/{uuid.uuid4().hex}/"
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION)
+    for i in range(5):
+        client.put_object(Bucket=BUCKET, Key=f"{prefix}call-{i}.wav", Body=b"x" * (i + 1))
+    client.put_object(Bucket=BUCKET, Key=f"{prefix}../elsewhere", Body=b"y")
+    return prefix
+
+
+def test_s3_source_lists_every_object_across_pages(s3_endpoint: str, source_prefix: str) -> None:
+    source = S3Source(BUCKET, s3_endpoint, REGION)
+    seen: list[BlobStat] = []
+    token: str | None = None
+    pages = 0
+    while True:
+        page, token = source.list_page(source_prefix + "call-", token=token, limit=2)
+        pages += 1
+        assert len(page) <= 2
+        seen += page
+        if token is None:
+            break
+    assert pages == 3
+    assert [s.key for s in seen] == [f"{source_prefix}call-{i}.wav" for i in range(5)]
+    assert [s.size for s in seen] == [1, 2, 3, 4, 5]
+    assert all(s.etag for s in seen)
+
+
+@pytest.mark.parametrize("destination", ["local", "s3"])
+def test_s3_source_head_and_missing_objects(
+    s3_endpoint: str, source_prefix: str, tmp_path: Path, destination: str
+) -> None:
+    source = S3Source(BUCKET, s3_endpoint, REGION)
+    assert source.head(f"{source_prefix}call-4.wav", 3) == b"xxx"
+    with pytest.raises(BlobNotFound):
+        source.head(f"{source_prefix}missing.wav", 3)
+    backend = _local(tmp_path) if destination == "local" else _s3(s3_endpoint)
+    with pytest.raises(BlobNotFound):
+        source.copy_into(
+            f"{source_prefix}missing.wav", backend.store, "k", content_type="audio/wav"
+        )
+    assert backend.list_all() == []
+
+
+@pytest.mark.parametrize("destination", ["s3-same-endpoint", "s3-other-endpoint", "local"])
+def test_s3_source_copies_into_our_store(
+    s3_endpoint: str, tmp_path: Path, destination: str
+) -> None:
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION)
+    key = f"source/{uuid.uuid4().hex}/big.wav"
+    data = random.Random(3).randbytes(9 * MIB)  # above the multipart threshold
+    client.put_object(Bucket=BUCKET, Key=key, Body=data, ContentType="application/octet-stream")
+    if destination == "local":
+        store: BlobStore = LocalBlobStore(tmp_path / "blobs")
+    else:
+        # The same moto server under another name: not "the same endpoint", so it streams.
+        endpoint = s3_endpoint.replace("127.0.0.1", "localhost")
+        store = _s3(s3_endpoint if destination == "s3-same-endpoint" else endpoint).store
+
+    S3Source(BUCKET, s3_endpoint, REGION).copy_into(
+        key, store, "tenants/t/uploads/u", content_type="audio/wav"
+    )
+
+    assert hashlib.sha256(store.get_bytes("tenants/t/uploads/u")).digest() == (
+        hashlib.sha256(data).digest()
+    )
+    if isinstance(store, S3BlobStore):
+        head = client.head_object(Bucket=BUCKET, Key=store._key("tenants/t/uploads/u"))
+        assert head["ContentType"] == "audio/wav"
+
+
+def test_s3_source_unreachable_is_transient() -> None:
+    source = S3Source(BUCKET, f"http://127.0.0.1:{free_port()}", REGION)
+    with pytest.raises(TransientError):
+        source.list_page("", token=None)
+
+
+@pytest.mark.parametrize(
+    ("uri", "bucket", "prefix"),
+    [
+        ("s3://tenant-bucket/calls/2026-12-04/", "tenant-bucket", "calls/2026-12-04/"),
+        ("s3://tenant-bucket", "tenant-bucket", ""),
+        ("s3://tenant-bucket/", "tenant-bucket", ""),
+    ],
+)
+def test_source_for_parses_s3_uris(settings: Settings, uri: str, bucket: str, prefix: str) -> None:
+    source = source_for(uri, settings)
+    assert (source.bucket, source.prefix) == (bucket, prefix)
+    assert source.endpoint_url == settings.s3_endpoint_url
+
+
+@pytest.mark.parametrize("uri", ["file:///tmp/x", "s3://", "https://bucket/x", "s3://b/p?x=1"])
+def test_source_for_refuses_other_uris(settings: Settings, uri: str) -> None:
+    with pytest.raises(InvalidInput):
+        source_for(uri, settings)
