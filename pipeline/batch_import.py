@@ -25,7 +25,7 @@ from pipeline.db.models import Tenant, utcnow
 from pipeline.db.session import transaction
 from pipeline.ids import new_id
 from pipeline.media import sniff
-from pipeline.ports import BlobStat, BlobStore
+from pipeline.ports import BlobSource, BlobStat, BlobStore
 from pipeline.settings import Settings
 from pipeline.submission import Item, Submitter
 from schemas.api import JobOptionsIn
@@ -88,7 +88,7 @@ def run(
     return True
 
 
-def source_of(sessions: sessionmaker[Session], settings: Settings, batch_id: str) -> Any:
+def source_of(sessions: sessionmaker[Session], settings: Settings, batch_id: str) -> BlobSource:
     from pipeline.adapters.storage import source_for
 
     with sessions() as session:
@@ -127,21 +127,21 @@ def import_page(
     sessions: sessionmaker[Session],
     settings: Settings,
     blobs: BlobStore,
-    source: Any,
+    source: BlobSource,
     *,
     batch_id: str,
     token: str | None,
+    page_size: int = PAGE,
 ) -> str | None:
     """Import one page (after `token`); returns the next token, or None once the listing ended.
 
-    `source` is an S3Source (pipeline/adapters/s3.py) on the batch's bucket.
     """
     with sessions() as session:
         batch = session.get(Batch, batch_id)
         assert batch is not None
         assert batch.source is not None
         tenant_id, prefix = batch.tenant_id, _prefix(batch.source["storage_prefix"])
-    objects, next_token = source.list_page(prefix, token=token, limit=PAGE)
+    objects, next_token = source.list_page(prefix, token=token, limit=page_size)
     with sessions() as session:
         known = submission.known_keys(session, batch_id, [item_key(o) for o in objects])
     items: list[Item] = []
@@ -170,7 +170,7 @@ def item_key(obj: BlobStat) -> str:
 
 
 def _copy(
-    source: Any,
+    source: BlobSource,
     blobs: BlobStore,
     tenant_id: str,
     job_id: str,

@@ -63,6 +63,20 @@ class BlobStore(Protocol):
         """Raise TransientError unless the store is reachable and writable (readiness probe)."""
 
 
+class BlobSource(Protocol):
+    """A tenant's own bucket that a batch imports from (read only). Raises pipeline.errors only."""
+
+    def list_page(
+        self, prefix: str, *, token: str | None, limit: int = 1000
+    ) -> tuple[list[BlobStat], str | None]:
+        """One page of objects under `prefix` and the token of the next page (None: the last)."""
+
+    def head(self, key: str, size: int) -> bytes: ...
+
+    def copy_into(self, key: str, store: BlobStore, dest_key: str, *, content_type: str) -> None:
+        """Copy one object into our store under `dest_key` (idempotent: it overwrites)."""
+
+
 class Transcriber(Protocol):
     """Speech to text. `name` and `model` are recorded in the result's provenance."""
 

@@ -1,0 +1,201 @@
+"""`/v1/batches` through the API: items by JSON Lines, counters, backlog, close/cancel, isolation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.db import backlog
+from pipeline.db.models import Job, OutboxMessage, utcnow
+from pipeline.db.session import transaction
+from pipeline.settings import Settings
+from tests.conftest import TenantKey
+
+NDJSON = "application/x-ndjson"
+TURNS = [{"speaker": "agent", "text": "Thank you for calling."}, {"speaker": "customer", "text": "Hi."}]
+
+
+def create(client: FlaskClient, tenant: TenantKey, **body: Any) -> dict[str, Any]:
+    response = client.post("/v1/batches", json={"name": "night", **body}, headers=tenant.headers)
+    assert response.status_code == 201, response.json
+    assert response.headers["Location"] == f"/v1/batches/{response.json['id']}"  # type: ignore[index]
+    return response.json  # type: ignore[return-value]
+
+
+def add(client: FlaskClient, tenant: TenantKey, batch_id: str, lines: list[Any]) -> Any:
+    body = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n"
+    return client.post(
+        f"/v1/batches/{batch_id}/items", data=body, content_type=NDJSON, headers=tenant.headers
+    )
+
+
+def test_items_join_the_backlog_and_bad_lines_are_reported_by_number(
+    client: FlaskClient, tenant: TenantKey, sessions: sessionmaker[Session]
+) -> None:
+    batch = create(client, tenant, call_type="collections", metadata={"site": "lisbon"})
+    lines: list[Any] = [
+        {"transcript": TURNS, "external_id": "c1", "idempotency_key": "k1"},
+        "{not json",
+        {"transcript": "Agent: Hello.\nCustomer: Hi.", "external_id": "c2"},
+        {"transcript": TURNS, "upload_id": "upl_x"},
+        {"upload_id": "upl_00000000000000000000000000"},
+        {"key": "tenants/someone-else/uploads/x"},
+    ]
+    response = add(client, tenant, batch["id"], lines)
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert body is not None
+    assert (body["accepted"], body["duplicates"]) == (2, 0)
+    assert [(r["line"], r["code"]) for r in body["rejected"]] == [
+        (2, "invalid_json"),
+        (4, "validation_error"),
+        (5, "upload_not_found"),
+        (6, "key_not_allowed"),
+    ]
+    assert [i["line"] for i in body["items"]] == [1, 3]
+    assert body["batch"]["counts"] == {
+        "total": 2, "backlog": 2, "running": 0, "completed": 0, "failed": 0, "cancelled": 0,
+    }  # fmt: skip
+    with sessions() as session:
+        jobs = session.scalars(select(Job).where(Job.batch_id == batch["id"])).all()
+        outbox = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.job_id.in_([j.id for j in jobs]))
+        ).all()
+    # In the backlog: nothing is published until the scheduler releases it.
+    assert {j.released_at for j in jobs} == {None} and outbox == []
+    assert {j.call_type for j in jobs} == {"collections"}
+    assert {j.meta["site"] for j in jobs} == {"lisbon"}
+
+
+def test_a_retried_line_is_not_added_twice(client: FlaskClient, tenant: TenantKey) -> None:
+    batch = create(client, tenant)
+    line = {"transcript": TURNS, "idempotency_key": "sha-of-the-file"}
+    first = add(client, tenant, batch["id"], [line]).json
+    again = add(client, tenant, batch["id"], [line, line]).json
+    assert first is not None and again is not None
+    assert again["duplicates"] == 2 and again["accepted"] == 0
+    assert {i["job_id"] for i in again["items"]} == {first["items"][0]["job_id"]}
+    assert again["batch"]["counts"]["total"] == 1
+
+
+def test_the_scheduler_releases_backlog_within_the_tenant_cap(
+    client: FlaskClient, tenant: TenantKey, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    batch = create(client, tenant)
+    add(client, tenant, batch["id"], [{"transcript": TURNS} for _ in range(5)])
+    capped = settings.model_copy(update={"batch_tenant_max_in_flight": 3})
+    with transaction(sessions) as session:
+        released = backlog.release_due(session, capped, now=utcnow())
+    mine = [j for j in released if j]  # other tests' batches may share the database
+    view = client.get(f"/v1/batches/{batch['id']}", headers=tenant.headers).json
+    assert view is not None
+    assert view["counts"]["backlog"] == 2 and view["counts"]["running"] == 3
+    assert view["started_at"] is not None
+    with sessions() as session:
+        published = session.scalars(
+            select(OutboxMessage.job_id).where(OutboxMessage.job_id.in_(mine))
+        ).all()
+    assert len([j for j in published if j]) >= 3
+
+
+def test_cancel_cancels_the_backlog_and_completes_the_batch(
+    client: FlaskClient, tenant: TenantKey
+) -> None:
+    batch = create(client, tenant)
+    add(client, tenant, batch["id"], [{"transcript": TURNS} for _ in range(3)])
+    response = client.post(f"/v1/batches/{batch['id']}/cancel", headers=tenant.headers)
+    assert response.status_code == 200
+    body = response.json
+    assert body is not None
+    assert body["status"] == "cancelled" and body["counts"]["cancelled"] == 3
+    assert body["finished_at"] is not None
+    refused = add(client, tenant, batch["id"], [{"transcript": TURNS}])
+    assert refused.status_code == 409 and refused.json["code"] == "batch_not_open"  # type: ignore[index]
+    jobs = client.get(f"/v1/jobs?status=cancelled", headers=tenant.headers).json
+    assert jobs is not None and len(jobs["data"]) >= 3
+
+
+def test_closing_an_empty_batch_completes_it(client: FlaskClient, tenant: TenantKey) -> None:
+    batch = create(client, tenant)
+    body = client.post(f"/v1/batches/{batch['id']}/close", headers=tenant.headers).json
+    assert body is not None and body["status"] == "completed"
+    again = client.post(f"/v1/batches/{batch['id']}/close", headers=tenant.headers)
+    assert again.status_code == 200 and again.json["status"] == "completed"  # type: ignore[index]
+
+
+def test_a_job_posted_with_batch_id_joins_the_backlog(
+    client: FlaskClient, tenant: TenantKey, other_tenant: TenantKey
+) -> None:
+    batch = create(client, tenant)
+    body = {"transcript": TURNS, "batch_id": batch["id"]}
+    response = client.post("/v1/jobs", json=body, headers=tenant.headers)
+    assert response.status_code == 202
+    view = client.get(f"/v1/batches/{batch['id']}", headers=tenant.headers).json
+    assert view is not None and view["counts"]["backlog"] == 1
+    theirs = client.post("/v1/jobs", json=body, headers=other_tenant.headers)
+    assert theirs.status_code == 404 and theirs.json["code"] == "not_found"  # type: ignore[index]
+
+
+def test_another_tenants_batch_is_a_404_everywhere(
+    client: FlaskClient, tenant: TenantKey, other_tenant: TenantKey
+) -> None:
+    batch = create(client, tenant)
+    missing = client.get("/v1/batches/bat_00000000000000000000000000", headers=other_tenant.headers)
+    paths = [
+        ("get", f"/v1/batches/{batch['id']}"),
+        ("post", f"/v1/batches/{batch['id']}/close"),
+        ("post", f"/v1/batches/{batch['id']}/cancel"),
+        ("post", f"/v1/batches/{batch['id']}/retry-failed"),
+        ("get", f"/v1/batches/{batch['id']}/results"),
+    ]
+    for method, path in paths:
+        response = getattr(client, method)(path, headers=other_tenant.headers)
+        assert response.status_code == 404
+        assert response.get_data() == missing.get_data()
+    items = add(client, other_tenant, batch["id"], [{"transcript": TURNS}])
+    assert items.status_code == 404
+
+
+def test_list_by_name_with_a_cursor(client: FlaskClient, tenant: TenantKey) -> None:
+    ids = [create(client, tenant, name="nightly-2026-12-04")["id"] for _ in range(3)]
+    first = client.get("/v1/batches?name=nightly-2026-12-04&limit=2", headers=tenant.headers).json
+    assert first is not None and first["has_more"]
+    cursor = first["next_cursor"]
+    second = client.get(
+        f"/v1/batches?name=nightly-2026-12-04&limit=2&cursor={cursor}", headers=tenant.headers
+    ).json
+    assert second is not None and not second["has_more"]
+    assert [b["id"] for b in first["data"] + second["data"]] == ids[::-1]
+
+
+def test_bad_requests_are_problems(client: FlaskClient, tenant: TenantKey) -> None:
+    assert client.post("/v1/batches", json={}, headers=tenant.headers).status_code == 422
+    source = {"storage_prefix": "s3://elsewhere/2026-12-04/"}
+    refused = client.post("/v1/batches", json={"name": "n", "source": source}, headers=tenant.headers)
+    assert refused.status_code == 422
+    assert refused.json["code"] == "import_prefix_not_allowed"  # type: ignore[index]
+    batch = create(client, tenant)
+    wrong_type = client.post(
+        f"/v1/batches/{batch['id']}/items", json={"transcript": TURNS}, headers=tenant.headers
+    )
+    assert wrong_type.status_code == 415
+    assert wrong_type.headers["Content-Type"] == "application/problem+json"
+    bad_format = client.get(f"/v1/batches/{batch['id']}/results?format=xml", headers=tenant.headers)
+    assert bad_format.status_code == 400
+
+
+def test_results_before_anything_ran(client: FlaskClient, tenant: TenantKey) -> None:
+    batch = create(client, tenant)
+    add(client, tenant, batch["id"], [{"transcript": TURNS, "external_id": "c1"}])
+    csv_body = client.get(f"/v1/batches/{batch['id']}/results?format=csv", headers=tenant.headers)
+    assert csv_body.mimetype == "text/csv"
+    rows = csv_body.get_data(as_text=True).splitlines()
+    assert rows[0].startswith("external_id,job_id,status,error_code")
+    assert rows[1].startswith("c1,job_") and ",queued," in rows[1]
+    jsonl = client.get(f"/v1/batches/{batch['id']}/results", headers=tenant.headers)
+    line = json.loads(jsonl.get_data(as_text=True).splitlines()[0])
+    assert line["object"] == "batch_item" and line["status"] == "queued"

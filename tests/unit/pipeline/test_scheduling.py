@@ -1,0 +1,45 @@
+"""Fair shares and processing windows (pure: no database)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+
+from pipeline.scheduling import Demand, in_window, share
+from schemas.tenant import ProcessingWindow
+
+
+def test_a_tenant_alone_gets_everything_up_to_its_cap() -> None:
+    assert share([Demand("a", waiting=1000, in_flight=0, cap=16)], free=32) == {"a": 16}
+    assert share([Demand("a", waiting=5, in_flight=0, cap=16)], free=32) == {"a": 5}
+
+
+def test_a_small_tenant_gets_its_share_beside_a_flood() -> None:
+    flood = Demand("a", waiting=20_000, in_flight=10, cap=16)
+    small = Demand("b", waiting=20, in_flight=0, cap=16)
+    granted = share([flood, small], free=12)
+    # b catches up to a's in-flight count first, then both grow together.
+    assert granted == {"b": 11, "a": 1}
+
+
+def test_weights_divide_capacity() -> None:
+    heavy = Demand("a", waiting=100, in_flight=0, cap=100, weight=3)
+    light = Demand("b", waiting=100, in_flight=0, cap=100, weight=1)
+    assert share([heavy, light], free=40) == {"a": 30, "b": 10}
+
+
+def test_nothing_is_released_past_the_free_slots_or_caps() -> None:
+    full = Demand("a", waiting=100, in_flight=16, cap=16)
+    assert share([full], free=10) == {}
+    assert share([Demand("b", waiting=100, in_flight=0, cap=16)], free=0) == {}
+    assert share([Demand("c", waiting=100, in_flight=0, cap=16)], free=-3) == {}
+
+
+def test_windows_spanning_midnight_in_the_tenants_zone() -> None:
+    night = ProcessingWindow(start=time(20), end=time(6), timezone="America/New_York")
+    # 02:00 UTC is 21:00 in New York (EST): inside; 15:00 UTC is 10:00: outside.
+    assert in_window(night, datetime(2026, 12, 4, 2, 0, tzinfo=UTC))
+    assert not in_window(night, datetime(2026, 12, 4, 15, 0, tzinfo=UTC))
+    day = ProcessingWindow(start=time(9), end=time(17))
+    assert in_window(day, datetime(2026, 12, 4, 9, 0, tzinfo=UTC))
+    assert not in_window(day, datetime(2026, 12, 4, 17, 0, tzinfo=UTC))
+    assert in_window(None, datetime(2026, 12, 4, 17, 0, tzinfo=UTC))
