@@ -51,6 +51,7 @@ bench: $(STAMP) ## Run the benchmarks in bench/ and print their figures
 	$(BIN)/python bench/pipeline_overhead.py
 	$(BIN)/python bench/local_pipeline.py
 	$(BIN)/python bench/providers.py
+	$(BIN)/python bench/batches.py
 
 samples: ## Re-synthesize the sample calls (needs espeak-ng and sox)
 	bash samples/make_samples.sh

@@ -13,6 +13,8 @@ from api import jobs_openapi as extra
 from api.admin_openapi import SCHEMAS as ADMIN_SCHEMAS
 from api.admin_openapi import SECURITY_SCHEME as ADMIN_SECURITY_SCHEME
 from api.admin_openapi import admin_paths
+from api.batches_openapi import SCHEMAS as BATCH_SCHEMAS
+from api.batches_openapi import batch_paths
 from api.rescore_openapi import SCHEMAS as RESCORE_SCHEMAS
 from api.rescore_openapi import callback_paths, rescore_paths
 from api.uploads_openapi import SCHEMAS as UPLOAD_SCHEMAS
@@ -144,6 +146,7 @@ def _paths() -> dict[str, Any]:
         "/v1/jobs/{job_id}/result": {"get": _result()},
         "/v1/jobs/{job_id}/events": extra.events_path(_problem, _ERRORS, _JOB_ID),
         **upload_paths(_ok, _problem, _ref),
+        **batch_paths(_ok, _problem, _ref),
         **webhook_paths(_ok, _problem, _ref),
         **rescore_paths(_ok, _problem, _ref),
         **callback_paths(_problem),
@@ -160,7 +163,8 @@ def openapi_document() -> dict[str, Any]:
         + WEBHOOK_SCHEMAS
         + RESCORE_SCHEMAS
         + ADMIN_SCHEMAS
-        + UPLOAD_SCHEMAS,
+        + UPLOAD_SCHEMAS
+        + BATCH_SCHEMAS,
         ref_template=REF,
     )
     return {

@@ -133,9 +133,7 @@ def import_page(
     token: str | None,
     page_size: int = PAGE,
 ) -> str | None:
-    """Import one page (after `token`); returns the next token, or None once the listing ended.
-
-    """
+    """Import one page (after `token`); returns the next token, or None once the listing ended."""
     with sessions() as session:
         batch = session.get(Batch, batch_id)
         assert batch is not None

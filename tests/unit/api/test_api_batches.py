@@ -16,7 +16,10 @@ from pipeline.settings import Settings
 from tests.conftest import TenantKey
 
 NDJSON = "application/x-ndjson"
-TURNS = [{"speaker": "agent", "text": "Thank you for calling."}, {"speaker": "customer", "text": "Hi."}]
+TURNS = [
+    {"speaker": "agent", "text": "Thank you for calling."},
+    {"speaker": "customer", "text": "Hi."},
+]
 
 
 def create(client: FlaskClient, tenant: TenantKey, **body: Any) -> dict[str, Any]:
@@ -115,7 +118,7 @@ def test_cancel_cancels_the_backlog_and_completes_the_batch(
     assert body["finished_at"] is not None
     refused = add(client, tenant, batch["id"], [{"transcript": TURNS}])
     assert refused.status_code == 409 and refused.json["code"] == "batch_not_open"  # type: ignore[index]
-    jobs = client.get(f"/v1/jobs?status=cancelled", headers=tenant.headers).json
+    jobs = client.get("/v1/jobs?status=cancelled", headers=tenant.headers).json
     assert jobs is not None and len(jobs["data"]) >= 3
 
 
@@ -175,7 +178,9 @@ def test_list_by_name_with_a_cursor(client: FlaskClient, tenant: TenantKey) -> N
 def test_bad_requests_are_problems(client: FlaskClient, tenant: TenantKey) -> None:
     assert client.post("/v1/batches", json={}, headers=tenant.headers).status_code == 422
     source = {"storage_prefix": "s3://elsewhere/2026-12-04/"}
-    refused = client.post("/v1/batches", json={"name": "n", "source": source}, headers=tenant.headers)
+    refused = client.post(
+        "/v1/batches", json={"name": "n", "source": source}, headers=tenant.headers
+    )
     assert refused.status_code == 422
     assert refused.json["code"] == "import_prefix_not_allowed"  # type: ignore[index]
     batch = create(client, tenant)
