@@ -76,9 +76,9 @@ class _HashingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        if self._cancelled.is_set():
-            raise Cancelled
         n: int = self._file.readinto(buffer)
+        if n and self._cancelled.is_set():  # at the end it is too late: the server has it all
+            raise Cancelled
         self.sha256.update(memoryview(buffer)[:n])
         self.sent += n
         self._advance(bytes_=n)
