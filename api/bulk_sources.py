@@ -60,6 +60,8 @@ def _add_source(found: Found, source: str) -> None:
     elif path.is_dir():
         root = path.resolve()
         files = sorted(p for p in root.rglob("*") if _wanted(p, root))
+        if not files:
+            found.problems.append(f"{source}: no audio files or transcripts in this directory")
         found.calls.extend(Call(p, p.relative_to(root).as_posix()) for p in files)
     elif path.suffix.lower() == ".csv" and path.is_file():
         _add_manifest(found, path)
