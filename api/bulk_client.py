@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from api.bulk_http import Api, ApiError
+from api.bulk_http import Api, ApiError, Cancelled
 from api.bulk_sources import Call
 from api.bulk_state import BulkState, FileState
 
@@ -28,10 +28,6 @@ CONTENT_TYPES = {
 }
 
 Advance = Callable[..., None]  # advance(files=0, bytes_=0)
-
-
-class Cancelled(Exception):
-    """The run was interrupted: an upload in flight stops at its next chunk."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +93,7 @@ class BulkRun:
         self.state = state
         self.options = options
         self.advance = advance
-        self.cancelled = threading.Event()
+        self.cancelled = api.stop  # set on Ctrl-C: uploads and retry waits in flight end
         self.outcome = Outcome(batch_id=state.batch_id)
         self._lock = threading.Lock()
 
@@ -248,6 +244,7 @@ class BulkRun:
                 self.outcome.added += 1
         for rejected in answer.get("rejected", []):
             ready = group[int(rejected["line"]) - 1]
+            self.state.forget(ready.entry)  # e.g. an expired upload: the next run uploads again
             self._fail(ready.call.external_id, f"{rejected.get('code')}: {rejected.get('detail')}")
         self.state.save(force=True)
 
@@ -264,6 +261,8 @@ def _transcript(call: Call) -> tuple[dict[str, Any], FileState]:
         line = json.loads(data)
         if not isinstance(line, dict) or "transcript" not in line:
             raise ValueError('not a job body: no "transcript" key')
+        if not isinstance(line.get("metadata", {}), dict):
+            raise ValueError("its metadata is not a JSON object")
     else:
         line = {"transcript": data.decode("utf-8")}
     entry = FileState(

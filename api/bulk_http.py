@@ -8,17 +8,21 @@ import http.client
 import io
 import json
 import random
-import time
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 MAX_RETRY_AFTER = 600.0
+
+
+class Cancelled(Exception):
+    """The run was stopped (Ctrl-C): a retry's wait or an upload in flight ends at once."""
 
 
 class ApiError(Exception):
@@ -50,12 +54,13 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
 
 @dataclass
 class Retry:
-    """How often and how long to retry; `sleep` is injectable so a test can see the waits."""
+    """How often and how long to retry. Without `sleep` (a test's, to see the waits) the API
+    client waits on its `stop` event, so a Ctrl-C does not wait out a Retry-After."""
 
     attempts: int = 6
     base: float = 0.5
     cap: float = 30.0
-    sleep: Callable[[float], None] = field(default=time.sleep)
+    sleep: Callable[[float], None] | None = None
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """The server's Retry-After when it gave one, else exponential backoff with equal jitter."""
@@ -75,6 +80,7 @@ class Api:
             raise ApiError(0, "invalid_url", f"not an http(s) URL: {base_url}")
         self.base_url = base_url.rstrip("/")
         self.retry = retry or Retry()
+        self.stop = threading.Event()  # set: retries stop waiting and raise Cancelled
         self.timeout = timeout
         self._auth = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
 
@@ -149,8 +155,14 @@ class Api:
                 if attempt + 1 >= self.retry.attempts:
                     raise ApiError(0, "connection_error", str(exc)) from exc
                 wait = self.retry.delay(attempt, None)
-            self.retry.sleep(wait)
+            self._pause(wait)
             attempt += 1
+
+    def _pause(self, seconds: float) -> None:
+        if self.retry.sleep is not None:
+            self.retry.sleep(seconds)
+        elif self.stop.wait(seconds):
+            raise Cancelled
 
     def _url(self, path: str, query: dict[str, str] | None) -> str:
         suffix = f"?{urllib.parse.urlencode(query)}" if query else ""

@@ -107,6 +107,11 @@ class BulkState:
             self.files[entry.path] = entry
             self._dirty = True
 
+    def forget(self, entry: FileState) -> None:
+        with self._lock:
+            if self.files.pop(entry.path, None) is not None:
+                self._dirty = True
+
     def set_batch(self, batch_id: str) -> None:
         with self._lock:
             self.batch_id = batch_id

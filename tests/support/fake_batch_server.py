@@ -87,6 +87,8 @@ def _dispatch(api: FakeBatchApi, method: str, url: str, headers: Any, body: byte
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     with api.lock:
         api.requests.append((method, parts.path))
+        if api.on_request is not None:
+            api.on_request(method, parts.path)
         fault = api.take_fault(method, parts.path)
         if fault is not None:
             raise Answer(fault.status, "injected", "an injected fault", fault.headers)

@@ -4,7 +4,7 @@ in until the integration test against the real API (whose batch endpoints are on
 
 Faults are scripted: `fail("POST", "/v1/uploads", 429, {"Retry-After": "1"})` answers the next
 matching request so; `reject_files` refuses some uploads by file name; `after_put` runs inside each
-completed upload (before its answer); `complete_per_poll` finishes that many jobs of a closed batch
+completed upload (before its answer), `on_request` before any answer; `complete_per_poll` finishes that many jobs of a closed batch
 at each GET of it, so a watcher sees the batch progress and complete.
 """
 
@@ -49,6 +49,7 @@ class FakeBatchApi:
     reject_files: dict[str, int] = field(default_factory=dict)  # upload filename -> status
     storage: dict[str, list[str]] = field(default_factory=dict)  # s3 prefix -> object keys
     after_put: Callable[[int], None] | None = None  # called with the number of completed PUTs
+    on_request: Callable[[str, str], None] | None = None  # called with (method, path) first
     complete_per_poll: int = 0
     puts: int = 0
     base_url: str = ""

@@ -49,6 +49,35 @@ def wav(path: Path, seed: int) -> bytes:
     return out.getvalue()
 
 
+class Child:
+    """`callintel bulk submit` in a child process, for a fake's hook to interrupt with SIGINT."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.pid = 0
+
+    def interrupt(self) -> None:
+        self.started.wait(30)
+        os.kill(self.pid, signal.SIGINT)
+
+    def run(self, fake: FakeBatchApi, *args: str) -> tuple[int, str]:
+        """The exit code and stderr of the run."""
+        env = {**os.environ, "CALLINTEL_API_KEY": API_KEY, "PYTHONPATH": str(REPO)}
+        command = [sys.executable, "-c", "from api.cli import cli; cli()", "bulk", "submit"]
+        command += [*args, "--url", fake.base_url]
+        with subprocess.Popen(
+            command, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True
+        ) as proc:
+            self.pid = proc.pid
+            self.started.set()
+            try:
+                _, stderr = proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+        return proc.returncode, stderr
+
+
 def bulk(fake: FakeBatchApi, *args: str) -> Result:
     return CliRunner().invoke(
         cli, ["bulk", *args, "--url", fake.base_url], env={"CALLINTEL_API_KEY": API_KEY}
@@ -108,25 +137,11 @@ def test_an_interrupted_run_resumes_and_uploads_only_the_rest(
     for n in range(6):
         wav(calls / f"call-{n}.wav", n)
     state_file = tmp_path / "state.json"
-    started, pid = threading.Event(), []
-
-    def interrupt(puts: int) -> None:  # a real Ctrl-C, once the second upload is complete
-        if puts == 2:
-            started.wait(30)
-            os.kill(pid[0], signal.SIGINT)
-
-    fake.after_put = interrupt
-    args = ["bulk", "submit", str(calls), "--batch", "night-2", "--concurrency", "1"]
-    args += ["--state-file", str(state_file), "--url", fake.base_url]
-    env = {**os.environ, "CALLINTEL_API_KEY": API_KEY, "PYTHONPATH": str(REPO)}
-    code = "from api.cli import cli; cli()"
-    with subprocess.Popen(
-        [sys.executable, "-c", code, *args], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True
-    ) as proc:
-        pid.append(proc.pid)
-        started.set()
-        _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
+    child = Child()
+    fake.after_put = lambda puts: child.interrupt() if puts == 2 else None  # a real Ctrl-C
+    args = [str(calls), "--batch", "night-2", "--concurrency", "1", "--state-file", str(state_file)]
+    code, stderr = child.run(fake, *args)
+    assert code == 130, stderr
     assert "run the same command again to resume" in stderr
     first_puts = fake.puts
     saved = json.loads(state_file.read_text())["files"]
@@ -144,6 +159,22 @@ def test_an_interrupted_run_resumes_and_uploads_only_the_rest(
     assert "added 6, duplicates 0" in result.output
     saved = json.loads(state_file.read_text())["files"]
     assert sorted(f["job_id"] for f in saved) == sorted(j["id"] for j in jobs)
+
+
+def test_ctrl_c_does_not_wait_out_a_retry_after(fake: FakeBatchApi, tmp_path: Path) -> None:
+    wav(tmp_path / "calls" / "a.wav", 1)
+    fake.fail("POST", "/v1/uploads", 429, {"Retry-After": "3600"})
+    child = Child()
+    fake.on_request = lambda method, path: (
+        child.interrupt() if (method, path) == ("POST", "/v1/uploads") else None
+    )
+    state_file = tmp_path / "state.json"
+    code, stderr = child.run(
+        fake, str(tmp_path / "calls"), "--batch", "n", "--state-file", str(state_file)
+    )
+    assert code == 130, stderr  # at once, not after an hour (communicate's guard is 2 minutes)
+    assert fake.count("POST", "/v1/uploads") == 1 and fake.puts == 0
+    assert json.loads(state_file.read_text())["files"] == []
 
 
 def test_without_the_state_file_nothing_is_created_twice(
