@@ -187,16 +187,9 @@ class BulkRun:
             self.advance(bytes_=known.size)
             return {"upload_id": known.upload_id}, known
         stat = call.path.stat()
-        suffix = call.path.suffix.lower()
-        upload = self.api.call(
-            "POST",
-            "/v1/uploads",
-            body={
-                "filename": call.path.name,
-                "content_type": CONTENT_TYPES[suffix],
-                "bytes": stat.st_size,
-            },
-        )
+        kind = CONTENT_TYPES[call.path.suffix.lower()]
+        announced = {"filename": call.path.name, "content_type": kind, "bytes": stat.st_size}
+        upload = self.api.call("POST", "/v1/uploads", body=announced)
         readers: list[_HashingReader] = []
 
         def open_body() -> _HashingReader:
