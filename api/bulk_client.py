@@ -228,7 +228,9 @@ class BulkRun:
             for ready in group:
                 self._fail(ready.call.external_id, str(exc))
             return
+        unanswered = set(range(1, len(group) + 1))
         for item in answer.get("items", []):
+            unanswered.discard(int(item["line"]))
             ready = group[int(item["line"]) - 1]
             self.state.added(ready.entry, str(item["job_id"]))
             if item.get("duplicate"):
@@ -236,9 +238,12 @@ class BulkRun:
             else:
                 self.outcome.added += 1
         for rejected in answer.get("rejected", []):
+            unanswered.discard(int(rejected["line"]))
             ready = group[int(rejected["line"]) - 1]
             self.state.forget(ready.entry)  # e.g. an expired upload: the next run uploads again
             self._fail(ready.call.external_id, f"{rejected.get('code')}: {rejected.get('detail')}")
+        for line in sorted(unanswered):
+            self._fail(group[line - 1].call.external_id, "the API did not answer for this item")
         self.state.save(force=True)
 
     def _fail(self, what: str, why: str) -> None:

@@ -37,7 +37,10 @@ class FileState:
     job_id: str | None = None
 
     def unchanged(self, path: Path) -> bool:
-        stat = path.stat()
+        try:
+            stat = path.stat()
+        except OSError:
+            return False
         return (stat.st_size, stat.st_mtime_ns) == (self.size, self.mtime_ns)
 
     def upload_usable(self, *, now: datetime | None = None) -> bool:

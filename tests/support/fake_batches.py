@@ -186,7 +186,8 @@ def add_items(api: FakeBatchApi, batch_id: str, body: bytes) -> tuple[int, Any]:
             item = _item(api, json.loads(raw))
         except (ValueError, Answer) as exc:
             code = exc.code if isinstance(exc, Answer) else "invalid_json"
-            rejected.append({"line": number, "code": code, "detail": str(exc)})
+            detail = exc.detail if isinstance(exc, Answer) else str(exc)
+            rejected.append({"line": number, "code": code, "detail": detail})
             continue
         key = item.get("idempotency_key")
         if key is not None and key in api.by_key:

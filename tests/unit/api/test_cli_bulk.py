@@ -276,11 +276,16 @@ def test_a_manifest_line_that_does_not_parse_is_reported_and_the_rest_go_on(
 def test_a_refused_file_is_reported_and_the_rest_go_on(fake: FakeBatchApi, tmp_path: Path) -> None:
     for name in ("one.wav", "broken.wav", "three.wav"):
         wav(tmp_path / "calls" / name, len(name))
+    (tmp_path / "calls" / "both.json").write_text('{"transcript": "Agent: Hi", "upload_id": "x"}')
+    (tmp_path / "calls" / "ok.txt").write_text("Agent: Hi\nCustomer: Bye")
     fake.reject_files["broken.wav"] = 415
     result = submit(fake, tmp_path / "state.json", str(tmp_path / "calls"), "--batch", "night-6")
     assert result.exit_code == 1, result.output
     assert "failed: broken.wav: 415 unsupported_media: broken.wav is refused" in result.output
-    assert sorted(j["external_id"] for j in fake.jobs.values()) == ["one.wav", "three.wav"]
+    assert "failed: both.json: invalid_item: one of upload_id, key, transcript" in result.output
+    added = sorted(j["external_id"] for j in fake.jobs.values())
+    assert added == ["ok.txt", "one.wav", "three.wav"]
+    assert "added 3, duplicates 0, skipped 0 (added by an earlier run), failed 2" in result.output
     assert fake.puts == 2 and only_batch(fake)["status"] == "closed"
 
 
@@ -330,6 +335,11 @@ def test_status_and_watch_until_completed(fake: FakeBatchApi, tmp_path: Path) ->
 
     missing = bulk(fake, "status", "nobody")
     assert missing.exit_code == 1 and "no batch named 'nobody'" in missing.output
+    wrong_key = CliRunner().invoke(
+        cli, ["bulk", "status", "n8", "--url", fake.base_url, "--key", "ck_wrong"]
+    )
+    assert wrong_key.exit_code == 1
+    assert "Error: 401 unauthorized: a valid API key is required" in wrong_key.output
 
 
 def test_an_open_batch_is_found_by_name_and_a_glob_is_relative_to_its_root(
