@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.bulk_cli import bulk
 from api.config_text import Format, InvalidConfig, config_yaml, parse_config
 from pipeline.db.migrate import upgrade
 from pipeline.db.models import ApiKey, Tenant
@@ -222,6 +223,9 @@ def submit(path: str, url: str, key: str, external_id: str | None, wait: bool) -
     from api.client import submit_file
 
     click.echo(submit_file(path, base_url=url, api_key=key, wait=wait, external_id=external_id))
+
+
+cli.add_command(bulk)
 
 
 def _sessions() -> sessionmaker[Session]:
