@@ -99,10 +99,15 @@ def _commit(
         )
         if outcome.duplicate:
             tally.duplicates += 1
-            if item.stored.blob_key.endswith(f"/{item.job_id}/input.json"):
-                app.blobs.delete(item.stored.blob_key)  # a transcript stored for nothing
+            _forget(app, item)
         else:
             tally.accepted += 1
+
+
+def _forget(app: AppState, item: Item) -> None:
+    """Delete a transcript stored for a line that turned out to be a duplicate."""
+    if item.stored.blob_key.endswith(f"/{item.job_id}/input.json"):
+        app.blobs.delete(item.stored.blob_key)
 
 
 def _room(
@@ -121,12 +126,23 @@ def _room(
     assert batch is not None
     first = not tally.items and not tally.rejected
     if batch.status != OPEN:
-        if first:
+        # A replayed line (a client resuming after the batch was closed) gets its job back; only
+        # new items are refused.
+        keys = [i.item_key for _, i in parsed if i.item_key]
+        known = submission.known_keys(session, batch.id, keys)
+        if first and not known:
             raise ApiProblem(
                 409, "batch_not_open", f"the batch is {batch.status}; it takes no items"
             )
-        for number, _ in parsed:
-            tally.reject(number, "batch_not_open", f"the batch is {batch.status}")
+        for number, item in parsed:
+            if item.item_key in known:
+                tally.items.append(
+                    BatchItemOut(line=number, job_id=known[item.item_key], duplicate=True)
+                )
+                tally.duplicates += 1
+                _forget(app, item)
+            else:
+                tally.reject(number, "batch_not_open", f"the batch is {batch.status}")
         return batch, []
     room = max(app.settings.batch_max_items - batch.total, 0)
     if room == 0 and first:

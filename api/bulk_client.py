@@ -119,8 +119,8 @@ class BulkRun:
         return True
 
     def _open_batch(self, *, create: bool) -> str | None:
-        """The state file's batch while it is open, else the open batch of this name, else a new
-        one (only when there is something to add)."""
+        """The state file's batch, else the newest batch of this name, unless cancelled; else a
+        new one (only when there is something to add)."""
         if self.state.batch_id is not None:
             try:
                 batch = self.api.call("GET", f"/v1/batches/{self.state.batch_id}")
@@ -128,12 +128,14 @@ class BulkRun:
                 if exc.status != 404:
                     raise
             else:
-                if batch["status"] == "open":
+                if batch["status"] != "cancelled":
                     return str(batch["id"])
         if not create:
             return None
-        batch = find_batch(self.api, self.options.batch, status="open")
-        if batch is None:
+        # The newest batch of this name, even closed: re-sent items are answered as duplicates
+        # (content-derived keys), so a lost state file never submits a night twice.
+        batch = find_batch(self.api, self.options.batch)
+        if batch is None or batch["status"] == "cancelled":
             body = {"name": self.options.batch, "metadata": self.options.metadata}
             if self.options.call_type:
                 body["call_type"] = self.options.call_type

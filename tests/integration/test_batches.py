@@ -11,10 +11,12 @@ import subprocess
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -257,3 +259,48 @@ def test_an_import_through_the_api_makes_one_job_per_object_and_completes(
     assert made is not None
     view = wait_batch(client, tenant, made["id"])
     assert view["counts"]["completed"] == 3 and view["counts"]["total"] == 3
+
+
+def test_bulk_cli_against_the_real_api_submits_each_file_once_and_downloads_results(
+    app: Flask,
+    client: FlaskClient,
+    tenant: TenantKey,
+    tmp_path: Path,
+    scheduled_worker: subprocess.Popen[bytes],
+) -> None:
+    from click.testing import CliRunner
+
+    from api.cli import cli
+    from tests.support.live_server import live_server
+
+    folder = tmp_path / "night"
+    folder.mkdir()
+    (folder / "a.wav").write_bytes(sample("stereo.wav").read_bytes())
+    for i in range(3):
+        (folder / f"t{i}.txt").write_text(
+            f"Agent: Thank you for calling, call {i}.\nCustomer: Hi.\n"
+        )
+    state = tmp_path / "state.json"
+    env = {"CALLINTEL_API_KEY": tenant.key}
+    with live_server(app) as url:
+        args = ["bulk", "submit", str(folder), "--batch", "cli-night", "--url", url]
+        first = CliRunner().invoke(cli, [*args, "--state-file", str(state)], env=env)
+        assert first.exit_code == 0, first.output
+        # Lost state file: a re-run adds nothing (content-derived idempotency keys).
+        state.unlink()
+        again = CliRunner().invoke(cli, [*args, "--state-file", str(state)], env=env)
+        assert again.exit_code == 0, again.output
+        listed = client.get("/v1/batches?name=cli-night", headers=tenant.headers).json
+        assert listed is not None and len(listed["data"]) == 1
+        batch_id = listed["data"][0]["id"]
+        view = wait_batch(client, tenant, batch_id)
+        assert view["counts"]["total"] == 4 and view["counts"]["completed"] == 4
+        out = tmp_path / "night.csv"
+        results = CliRunner().invoke(
+            cli, ["bulk", "results", "cli-night", "-o", str(out), "--url", url], env=env
+        )
+        assert results.exit_code == 0, results.output
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["external_id"] for r in rows) == ["a.wav", "t0.txt", "t1.txt", "t2.txt"]
+    assert {r["status"] for r in rows} == {"completed"}

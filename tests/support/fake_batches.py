@@ -43,7 +43,8 @@ class FakeBatchApi:
     batches: dict[str, dict[str, Any]] = field(default_factory=dict)
     uploads: dict[str, Upload] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    by_key: dict[str, str] = field(default_factory=dict)  # idempotency_key -> job id
+    # (batch id, idempotency_key) -> job id: keys are unique within a batch, as in the real API
+    by_key: dict[tuple[str, str], str] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path), answered or not
     faults: list[Fault] = field(default_factory=list)
     reject_files: dict[str, int] = field(default_factory=dict)  # upload filename -> status
@@ -176,8 +177,7 @@ def create_upload(api: FakeBatchApi, body: Any) -> tuple[int, Any]:
 
 def add_items(api: FakeBatchApi, batch_id: str, body: bytes) -> tuple[int, Any]:
     batch = _batch(api, batch_id)
-    if batch["status"] != "open":
-        raise Answer(409, "batch_not_open", f"batch {batch_id} is {batch['status']}")
+    is_open = batch["status"] == "open"
     accepted, duplicates, rejected, items = 0, 0, [], []
     for number, raw in enumerate(body.decode().split("\n"), start=1):
         if not raw.strip():
@@ -190,9 +190,14 @@ def add_items(api: FakeBatchApi, batch_id: str, body: bytes) -> tuple[int, Any]:
             rejected.append({"line": number, "code": code, "detail": detail})
             continue
         key = item.get("idempotency_key")
-        if key is not None and key in api.by_key:
+        if key is not None and (batch_id, key) in api.by_key:
             duplicates += 1
-            items.append({"line": number, "job_id": api.by_key[key], "duplicate": True})
+            items.append({"line": number, "job_id": api.by_key[batch_id, key], "duplicate": True})
+            continue
+        if not is_open:  # like the real API: replays are answered, new items refused
+            if not items and not rejected and number == 1:
+                raise Answer(409, "batch_not_open", f"batch {batch_id} is {batch['status']}")
+            rejected.append({"line": number, "code": "batch_not_open", "detail": "closed"})
             continue
         accepted += 1
         items.append({"line": number, "job_id": _new_job(api, batch_id, item), "duplicate": False})
@@ -217,7 +222,7 @@ def _new_job(api: FakeBatchApi, batch_id: str, item: dict[str, Any]) -> str:
     job_id = api.next_id("job")
     api.jobs[job_id] = {**item, "id": job_id, "batch_id": batch_id, "status": "backlog"}
     if item.get("idempotency_key") is not None:
-        api.by_key[item["idempotency_key"]] = job_id
+        api.by_key[batch_id, item["idempotency_key"]] = job_id
     return job_id
 
 
