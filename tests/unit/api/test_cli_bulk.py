@@ -205,6 +205,7 @@ def test_429_and_5xx_are_retried(fake: FakeBatchApi, tmp_path: Path) -> None:
     calls = tmp_path / "calls"
     for n in range(3):
         wav(calls / f"{n}.wav", n)
+    fake.relative_upload_urls = True
     fake.fail("GET", "/v1/batches", 503)
     fake.fail("POST", "/v1/uploads", 429, {"Retry-After": "1"})
     fake.fail("PUT", "/_uploads/", 503, {"Retry-After": "0"})
