@@ -32,7 +32,7 @@ interval_option = click.option(
     default=2.0,
     show_default=True,
     type=click.FloatRange(0),
-    help="Seconds between refreshes.",
+    help="Seconds between refreshes (of a watched batch).",
 )
 
 
@@ -53,7 +53,13 @@ def bulk() -> None:
     help="Resume file (default: .callintel-bulk-<batch>.json here).",
 )
 @click.option("--keep-open", is_flag=True, help="Do not close the batch at the end.")
-@click.option("--group-size", default=200, show_default=True, type=click.IntRange(1, 10_000))
+@click.option(
+    "--group-size",
+    default=200,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Items per POST …/items.",
+)
 @interval_option
 @url_option
 @key_option
@@ -75,7 +81,7 @@ def bulk_submit(
     key: str,
 ) -> None:
     """Submit SOURCE... (files, directories, globs, CSV manifests, or one s3://bucket/prefix/) as
-    the batch NAME. A re-run with the same --batch resumes; nothing is ever created twice."""
+    one batch, --batch NAME. A re-run with the same NAME resumes; nothing is created twice."""
     found = find_calls(list(sources))
     options = Options(
         batch=batch_name,
@@ -85,7 +91,7 @@ def bulk_submit(
         keep_open=keep_open,
         group_size=group_size,
     )
-    api = Api(url, api_key=key)
+    api = _api(url, key)
     if found.storage_prefixes:
         _import(api, options, found, interval=interval)
         return
@@ -105,7 +111,7 @@ def bulk_submit(
 @key_option
 def bulk_status(*, batch: str, follow: bool, interval: float, url: str, key: str) -> None:
     """BATCH's (id or name) counts, progress, ETA and failures."""
-    api = Api(url, api_key=key)
+    api = _api(url, key)
     with _api_errors():
         batch_id = _batch_id(api, batch)
         if follow:
@@ -125,7 +131,7 @@ def bulk_results(*, batch: str, output: Path, fmt: str | None, url: str, key: st
     chosen = fmt or {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}.get(output.suffix)
     if chosen is None:
         raise click.UsageError("say --format jsonl|csv (the output's extension does not)")
-    api = Api(url, api_key=key)
+    api = _api(url, key)
     with _api_errors():
         batch_id = _batch_id(api, batch)
         written = _download(api, f"/v1/batches/{batch_id}/results", {"format": chosen}, output)
@@ -159,6 +165,11 @@ def _import(api: Api, options: Options, found: Found, *, interval: float) -> Non
         batch = import_prefix(api, options, found.storage_prefixes[0])
         click.echo(f"batch {batch['id']} imports {found.storage_prefixes[0]}", err=True)
         watch(api, batch["id"], interval=interval, echo=click.echo)
+
+
+def _api(url: str, key: str) -> Api:
+    with _api_errors():
+        return Api(url, api_key=key)
 
 
 def _batch_id(api: Api, ref: str) -> str:

@@ -148,9 +148,10 @@ class BulkRun:
         ready: list[_Ready] = []
         workers = max(1, self.options.concurrency)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bulk-upload") as pool:
-            futures = [pool.submit(self._prepare, call) for call in pending]
+            # No list of the futures is kept: as_completed lets go of each one it yields, so a
+            # night of transcripts is never in memory at once.
             try:
-                for future in as_completed(futures):
+                for future in as_completed([pool.submit(self._prepare, c) for c in pending]):
                     if (done := future.result()) is not None:
                         ready.append(done)
                     if len(ready) >= self.options.group_size:

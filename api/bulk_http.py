@@ -117,8 +117,10 @@ class Api:
         open_body: Callable[[], io.RawIOBase],
         length: int,
     ) -> None:
-        """PUT a body streamed from `open_body()` (called again on each retry) to an upload URL;
-        the API key is never sent there."""
+        """PUT a body streamed from `open_body()` (called again on each retry) to an upload URL
+        (absolute, or a path on the API); the API key is never sent there."""
+        if url.startswith("/"):
+            url = self.base_url + url
         sent = {"Content-Type": "application/octet-stream", **headers}
         sent["Content-Length"] = str(length)
         opened: list[io.RawIOBase] = []

@@ -52,6 +52,7 @@ class FakeBatchApi:
     after_put: Callable[[int], None] | None = None  # called with the number of completed PUTs
     on_request: Callable[[str, str], None] | None = None  # called with (method, path) first
     complete_per_poll: int = 0
+    relative_upload_urls: bool = False  # answer the API's own upload URL as a path
     puts: int = 0
     base_url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -168,7 +169,7 @@ def create_upload(api: FakeBatchApi, body: Any) -> tuple[int, Any]:
     return 201, {
         "object": "upload",
         "id": upload_id,
-        "url": f"{api.base_url}/_uploads/{upload_id}?sig={signature}",
+        "url": f"{'' if api.relative_upload_urls else api.base_url}/_uploads/{upload_id}?sig={signature}",
         "method": "PUT",
         "headers": {"Content-Type": "application/octet-stream", "X-Upload-Signature": signature},
         "expires_at": "2099-01-01T00:00:00Z",

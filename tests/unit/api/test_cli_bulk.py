@@ -205,6 +205,7 @@ def test_429_and_5xx_are_retried(fake: FakeBatchApi, tmp_path: Path) -> None:
     calls = tmp_path / "calls"
     for n in range(3):
         wav(calls / f"{n}.wav", n)
+    fake.relative_upload_urls = True
     fake.fail("GET", "/v1/batches", 503)
     fake.fail("POST", "/v1/uploads", 429, {"Retry-After": "1"})
     fake.fail("PUT", "/_uploads/", 503, {"Retry-After": "0"})
@@ -377,3 +378,20 @@ def test_an_s3_prefix_is_imported_by_the_server_and_watched(
 
     mixed = submit(fake, tmp_path / "s.json", prefix, str(tmp_path), "--batch", "s3-night")
     assert mixed.exit_code == 2 and "only SOURCE" in mixed.output
+
+
+def test_a_changed_file_is_submitted_again_in_a_new_batch_of_that_name(
+    fake: FakeBatchApi, tmp_path: Path
+) -> None:
+    wav(tmp_path / "calls" / "a.wav", 1)
+    wav(tmp_path / "calls" / "b.wav", 2)
+    state = tmp_path / "state.json"
+    assert submit(fake, state, str(tmp_path / "calls"), "--batch", "n9").exit_code == 0
+    changed = wav(tmp_path / "calls" / "b.wav", 3)  # re-recorded: new content
+    again = submit(fake, state, str(tmp_path / "calls"), "--batch", "n9")
+    assert again.exit_code == 0, again.output
+    assert "added 1, duplicates 0, skipped 1" in again.output
+    first, second = fake.batches  # the first was closed: the name gets a new open batch
+    assert [j["external_id"] for j in fake.jobs_of(second)] == ["b.wav"]
+    assert fake.jobs_of(second)[0]["idempotency_key"] == hashlib.sha256(changed).hexdigest()
+    assert len(fake.jobs_of(first)) == 2
