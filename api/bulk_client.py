@@ -119,22 +119,27 @@ class BulkRun:
         return True
 
     def _open_batch(self, *, create: bool) -> str | None:
-        """The state file's batch, else the newest batch of this name, unless cancelled; else a
-        new one (only when there is something to add)."""
-        if self.state.batch_id is not None:
+        """The state file's batch while it is open; without a state file, the newest batch of this
+        name unless cancelled; else a new one (only when there is something to add).
+
+        Files the state file shows as added are never sent again, so what is left for a closed
+        batch of the state file is new content: it goes into a new batch of the same name. A lost
+        state file re-sends everything to the newest batch, which answers replayed items (same
+        content-derived keys) with their jobs: a night is never submitted twice.
+        """
+        known = self.state.batch_id is not None
+        if known:
             try:
                 batch = self.api.call("GET", f"/v1/batches/{self.state.batch_id}")
             except ApiError as exc:
                 if exc.status != 404:
                     raise
             else:
-                if batch["status"] != "cancelled":
+                if batch["status"] == "open":
                     return str(batch["id"])
         if not create:
             return None
-        # The newest batch of this name, even closed: re-sent items are answered as duplicates
-        # (content-derived keys), so a lost state file never submits a night twice.
-        batch = find_batch(self.api, self.options.batch)
+        batch = None if known else find_batch(self.api, self.options.batch)
         if batch is None or batch["status"] == "cancelled":
             body = {"name": self.options.batch, "metadata": self.options.metadata}
             if self.options.call_type:
