@@ -9,7 +9,7 @@ and one with 20 get the same share while both wait, and one alone gets everythin
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -26,25 +26,38 @@ class Demand:
     in_flight: int
     cap: int
     weight: int = 1
+    # Capacity pools its items draw on besides the global one: the cloud providers its jobs are
+    # pinned to ("assemblyai", "gemini"), each with a deployment-wide cap.
+    lanes: tuple[str, ...] = ()
 
 
-def share(demands: Iterable[Demand], *, free: int) -> dict[str, int]:
-    """How many items to release per tenant, at most `free` in all (weighted max-min fair)."""
+def share(
+    demands: Iterable[Demand], *, free: int, lane_free: Mapping[str, int] | None = None
+) -> dict[str, int]:
+    """How many items to release per tenant, at most `free` in all and at most `lane_free[x]`
+    for tenants on lane `x` (weighted max-min fair)."""
+    lanes = dict(lane_free or {})
     heap: list[tuple[float, str, int]] = []
     room: dict[str, int] = {}
-    weights: dict[str, int] = {}
+    by_id: dict[str, Demand] = {}
     for d in demands:
+        by_id[d.tenant_id] = d
         room[d.tenant_id] = min(d.waiting, d.cap - d.in_flight)
-        weights[d.tenant_id] = max(d.weight, 1)
         if room[d.tenant_id] > 0:
-            heapq.heappush(heap, (d.in_flight / weights[d.tenant_id], d.tenant_id, d.in_flight))
+            heapq.heappush(heap, (d.in_flight / max(d.weight, 1), d.tenant_id, d.in_flight))
     granted: dict[str, int] = {}
     while free > 0 and heap:
         _, tenant_id, load = heapq.heappop(heap)
+        demand = by_id[tenant_id]
+        if any(lane in lanes and lanes[lane] <= 0 for lane in demand.lanes):
+            continue  # its provider is at capacity: the slot goes to someone else
+        for lane in demand.lanes:
+            if lane in lanes:
+                lanes[lane] -= 1
         granted[tenant_id] = granted.get(tenant_id, 0) + 1
         free -= 1
         if granted[tenant_id] < room[tenant_id]:
-            heapq.heappush(heap, ((load + 1) / weights[tenant_id], tenant_id, load + 1))
+            heapq.heappush(heap, ((load + 1) / max(demand.weight, 1), tenant_id, load + 1))
     return granted
 
 

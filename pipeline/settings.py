@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     batch_tenant_max_in_flight: int = Field(
         default=16, ge=1, description="Per tenant, unless its config says otherwise"
     )
+    assemblyai_max_in_flight: int = Field(
+        default=200, ge=1, description="Batch items on AssemblyAI at once (its concurrency limit)"
+    )
+    gemini_max_in_flight: int = Field(
+        default=64, ge=1, description="Batch items on Gemini at once (keeps under its RPM)"
+    )
     batch_max_items: int = Field(default=100_000, ge=1, description="Items one batch may hold")
     # Idempotency-Key and live progress (README "Idempotent retries", "Live progress").
     idempotency_ttl_s: int = Field(default=86400, ge=86400, description="Keys kept ≥ 24 h")

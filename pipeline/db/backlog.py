@@ -23,7 +23,7 @@ from pipeline.errors import PermanentError
 from pipeline.scheduling import Demand, in_window, share
 from pipeline.settings import Settings
 from schemas.common import JobStatus
-from schemas.tenant import BatchPolicy
+from schemas.tenant import ProviderChoice, TenantConfig
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,29 @@ def release_due(session: Session, settings: Settings, *, now: datetime) -> list[
     in_flight = sum(d.in_flight for d in demands)
     free = settings.batch_max_in_flight - in_flight
     released: list[str] = []
-    for tenant_id, n in share(demands, free=free).items():
+    for tenant_id, n in share(demands, free=free, lane_free=lane_room(demands, settings)).items():
         released.extend(release(session, tenant_id, n, now=now))
     return released
+
+
+def lane_room(demands: list[Demand], settings: Settings) -> dict[str, int]:
+    """Free capacity per cloud provider: its cap less the batch items in flight on it."""
+    caps = {
+        "assemblyai": settings.assemblyai_max_in_flight,
+        "gemini": settings.gemini_max_in_flight,
+    }
+    used: Counter[str] = Counter()
+    for d in demands:
+        for lane in d.lanes:
+            used[lane] += d.in_flight
+    return {lane: cap - used[lane] for lane, cap in caps.items()}
+
+
+def _lanes(policy_providers: ProviderChoice, settings: Settings) -> tuple[str, ...]:
+    """The cloud providers a tenant's new jobs are pinned to (as the submission service pins)."""
+    transcriber = policy_providers.transcriber or settings.transcriber
+    analyzer = policy_providers.analyzer or settings.analyzer
+    return tuple(p for p in (transcriber, analyzer) if p in ("assemblyai", "gemini"))
 
 
 def current_demand(session: Session, settings: Settings, *, now: datetime) -> list[Demand]:
@@ -51,10 +71,11 @@ def current_demand(session: Session, settings: Settings, *, now: datetime) -> li
         .where(Batch.finished_at.is_(None))
         .group_by(Batch.tenant_id)
     ).all()
-    policies = _policies(session, [str(r[0]) for r in rows])
+    configs = _configs(session, [str(r[0]) for r in rows])
     demands = []
     for tenant_id, waiting, in_flight in rows:
-        policy = policies.get(tenant_id, BatchPolicy())
+        config = configs.get(tenant_id, TenantConfig())
+        policy = config.batches
         open_now = in_window(policy.window, now)
         demands.append(
             Demand(
@@ -63,6 +84,7 @@ def current_demand(session: Session, settings: Settings, *, now: datetime) -> li
                 in_flight=int(in_flight or 0),
                 cap=policy.max_in_flight or settings.batch_tenant_max_in_flight,
                 weight=policy.weight,
+                lanes=_lanes(config.providers, settings),
             )
         )
     return demands
@@ -102,15 +124,15 @@ def release(session: Session, tenant_id: str, n: int, *, now: datetime) -> list[
     return ids
 
 
-def _policies(session: Session, tenant_ids: list[str]) -> dict[str, BatchPolicy]:
+def _configs(session: Session, tenant_ids: list[str]) -> dict[str, TenantConfig]:
     if not tenant_ids:
         return {}
-    found: dict[str, BatchPolicy] = {}
+    found: dict[str, TenantConfig] = {}
     for tenant_id, body in session.execute(
         select(Tenant.id, Tenant.config).where(Tenant.id.in_(tenant_ids))
     ):
         try:
-            found[tenant_id] = parse_config(body).batches
+            found[tenant_id] = parse_config(body)
         except PermanentError:  # a stored config that no longer validates: our defaults
             log.warning("tenant config invalid; default batch policy", extra={"tenant": tenant_id})
     return found

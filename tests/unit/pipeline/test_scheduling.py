@@ -43,3 +43,25 @@ def test_windows_spanning_midnight_in_the_tenants_zone() -> None:
     assert in_window(day, datetime(2026, 12, 4, 9, 0, tzinfo=UTC))
     assert not in_window(day, datetime(2026, 12, 4, 17, 0, tzinfo=UTC))
     assert in_window(None, datetime(2026, 12, 4, 17, 0, tzinfo=UTC))
+
+
+def test_a_provider_cap_holds_across_tenants_and_frees_slots_for_others() -> None:
+    cloud_a = Demand("a", waiting=100, in_flight=3, cap=50, lanes=("assemblyai", "gemini"))
+    cloud_b = Demand("b", waiting=100, in_flight=1, cap=50, lanes=("assemblyai",))
+    local = Demand("c", waiting=100, in_flight=0, cap=50)
+    granted = share([cloud_a, cloud_b, local], free=30, lane_free={"assemblyai": 2, "gemini": 10})
+    # AssemblyAI has 2 free slots: they go to b, the less loaded; the rest goes to c.
+    assert granted == {"b": 2, "c": 28}
+
+
+def test_provider_room_counts_items_in_flight_on_each_provider() -> None:
+    from pipeline.db.backlog import lane_room
+    from pipeline.settings import Settings
+
+    settings = Settings(assemblyai_max_in_flight=10, gemini_max_in_flight=4)
+    demands = [
+        Demand("a", waiting=0, in_flight=3, cap=50, lanes=("assemblyai", "gemini")),
+        Demand("b", waiting=0, in_flight=2, cap=50, lanes=("assemblyai",)),
+        Demand("c", waiting=0, in_flight=7, cap=50),
+    ]
+    assert lane_room(demands, settings) == {"assemblyai": 5, "gemini": 1}
