@@ -124,6 +124,8 @@ def _filtered(query: Select[Job]) -> Select[Job]:
         if status not in {s.value for s in JobStatus}:
             raise ApiProblem(400, "invalid_request", f"unknown status {status!r}")
         query = query.where(Job.status == status)
+    if batch_id := args.get("batch_id"):
+        query = query.where(Job.batch_id == batch_id)
     if external_id := args.get("external_id"):
         if "\x00" in external_id:
             raise ApiProblem(400, "invalid_request", "external_id must not contain NUL")

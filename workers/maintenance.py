@@ -92,7 +92,8 @@ def reap(sessions: sessionmaker[Session], settings: Settings) -> int:
         stuck = session.scalars(
             select(Job)
             .outerjoin(JobStep, current)
-            .where(Job.status.in_(UNFINISHED), dead_step | silent)
+            # A batch item still in the backlog is waiting its turn, not stuck (released_at NULL).
+            .where(Job.status.in_(UNFINISHED), Job.released_at.is_not(None), dead_step | silent)
             .limit(100)
             .with_for_update(of=Job, skip_locked=True)
         ).all()

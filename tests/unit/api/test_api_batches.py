@@ -139,6 +139,9 @@ def test_a_job_posted_with_batch_id_joins_the_backlog(
     assert response.status_code == 202
     view = client.get(f"/v1/batches/{batch['id']}", headers=tenant.headers).json
     assert view is not None and view["counts"]["backlog"] == 1
+    listed = client.get(view["links"]["jobs"], headers=tenant.headers).json
+    assert listed is not None
+    assert [j["id"] for j in listed["data"]] == [response.json["id"]]  # type: ignore[index]
     theirs = client.post("/v1/jobs", json=body, headers=other_tenant.headers)
     assert theirs.status_code == 404 and theirs.json["code"] == "not_found"  # type: ignore[index]
 

@@ -123,3 +123,17 @@ def test_a_job_that_is_progressing_is_left_alone(
     reap(sessions, settings)
     job = get(sessions, job_id)
     assert (job.status, job.redrives) == ("transcribing", 0)
+
+
+def test_a_batch_item_waiting_in_the_backlog_is_never_redriven(
+    sessions: sessionmaker[Session], tenant: TenantKey, settings: Settings
+) -> None:
+    job_id = running_job(sessions, tenant, idle_s=0)
+    with transaction(sessions) as session:  # a night's item, not yet released by the scheduler
+        row = session.get(Job, job_id)
+        assert row is not None
+        row.status, row.stage, row.released_at = "queued", None, None
+        row.batch_id = new_id("bat")
+        row.updated_at = utcnow() - timedelta(hours=12)
+    reap(sessions, settings.model_copy(update={"silent_job_after_s": 3600}))
+    assert get(sessions, job_id).redrives == 0
