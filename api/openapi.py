@@ -57,6 +57,7 @@ _AUDIO_FORM = {
         "channel_map": {"type": "string", "description": "JSON, or 'agent,customer'"},
         "metadata": {"type": "string", "description": "a JSON object"},
         "callback_url": {"type": "string", "description": "https:// URL for this job's event"},
+        "batch_id": {"type": "string", "description": "Join this open batch's backlog"},
     },
 }
 _ERRORS = {
@@ -92,7 +93,15 @@ def _listing() -> dict[str, Any]:
         "summary": "List jobs, newest first",
         "parameters": [
             {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-            for n in ("status", "external_id", "created_gte", "created_lt", "cursor", "limit")
+            for n in (
+                "status",
+                "external_id",
+                "batch_id",
+                "created_gte",
+                "created_lt",
+                "cursor",
+                "limit",
+            )
         ],
         "responses": {
             "200": _ok(JobList, "A page of jobs"),
