@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from api.auth import Caller
+from api.batch_presenters import batch_view
 from api.intake import store_transcript
 from api.state import AppState
 from pipeline import submission, uploads
@@ -57,8 +58,6 @@ class Tally:
 
 def add_items(app: AppState, caller: Caller, batch_id: str, stream: IO[bytes]) -> BatchItemsResult:
     """Read every line of `stream`, adding items to the batch chunk by chunk."""
-    from api.batches import batch_view
-
     tally = Tally()
     for chunk in _chunks(_lines(stream)):
         parsed: list[tuple[int, Item]] = []

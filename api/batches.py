@@ -6,36 +6,32 @@ are read from the batch's counters, so they cost the same for 50 items or 50,000
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
 
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, request
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from api.auth import Caller, require_caller
 from api.batch_items import add_items
+from api.batch_presenters import STATUSES, batch_view
 from api.batch_results import stream_results
 from api.idempotency import idempotent
 from api.intake import strict_json
 from api.presenters import decode_cursor, encode_cursor_of
 from api.problems import ApiProblem, validation_problem
 from api.responses import json_response, publish_after_commit
-from api.state import state
+from api.state import AppState, state
 from api.webhook_urls import check_callback_url
 from pipeline.db import batches
 from pipeline.db.batch_models import Batch
-from pipeline.db.models import utcnow
 from pipeline.db.session import transaction
 from schemas.batches import (
-    BatchCounts,
-    BatchFailure,
     BatchIn,
     BatchList,
-    BatchStatus,
-    BatchView,
 )
 
 bp = Blueprint("batches", __name__, url_prefix="/v1/batches")
-STATUSES = ("open", "closed", "cancelled", "completed")
 
 
 @bp.post("")
@@ -146,20 +142,21 @@ def get_results(batch_id: str) -> Response:
     return stream_results(app, caller.tenant_id, batch_id, fmt=fmt, name=name)
 
 
-def _change(batch_id: str, change: object) -> Response:
+def _change(batch_id: str, change: Callable[[Session, Batch, AppState], object]) -> Response:
+    """Apply a state change to the caller's batch under its row lock; 409 when it cannot."""
     caller, app = require_caller(), state()
     with transaction(app.sessions) as session:
         batch = _owned(session, caller, batch_id, lock=True)
         try:
-            change(session, batch, app)  # type: ignore[operator]
+            change(session, batch, app)
         except batches.BatchStateError as exc:
             raise ApiProblem(409, exc.code, exc.message) from exc
         view = batch_view(batch)
     return json_response(view)
 
 
-def _owned(session: object, caller: Caller, batch_id: str, *, lock: bool = False) -> Batch:
-    batch = batches.owned(session, caller.tenant_id, batch_id, lock=lock)  # type: ignore[arg-type]
+def _owned(session: Session, caller: Caller, batch_id: str, *, lock: bool = False) -> Batch:
+    batch = batches.owned(session, caller.tenant_id, batch_id, lock=lock)
     if batch is None:
         raise ApiProblem(404, "not_found", "no such batch")
     return batch
@@ -195,51 +192,3 @@ def _limit() -> int:
     if not (raw.isascii() and raw.isdecimal()) or not 1 <= int(raw) <= 100:
         raise ApiProblem(400, "invalid_request", "limit must be an integer in [1, 100]")
     return int(raw)
-
-
-def batch_view(batch: Batch, *, now: datetime | None = None) -> BatchView:
-    counts = batches.counts(batch)
-    done = batch.finished_items
-    rate, eta = _rate(batch, now or utcnow())
-    return BatchView(
-        id=batch.id,
-        name=batch.name,
-        status=_status(batch.status),
-        call_type=batch.call_type,
-        metadata=batch.meta,
-        source=batch.source,
-        counts=BatchCounts(**counts),
-        progress=round(done / batch.total, 4) if batch.total else 0.0,
-        created_at=batch.created_at,
-        closed_at=batch.closed_at,
-        started_at=batch.started_at,
-        finished_at=batch.finished_at,
-        items_per_s=rate,
-        eta_s=eta,
-        failures=[
-            BatchFailure(code=c, count=int(n))
-            for c, n in sorted(batch.failure_codes.items(), key=lambda kv: -int(kv[1]))
-        ],
-        links={
-            "self": url_for("batches.get_batch", batch_id=batch.id),
-            "results": url_for("batches.get_results", batch_id=batch.id),
-            "jobs": url_for("jobs.list_jobs", batch_id=batch.id),
-        },
-    )
-
-
-def _rate(batch: Batch, now: datetime) -> tuple[float | None, float | None]:
-    """Items finished per second since the first release, and the time the rest would take."""
-    done = batch.completed + batch.failed
-    if batch.started_at is None or done == 0:
-        return None, None
-    elapsed = ((batch.finished_at or now) - batch.started_at).total_seconds()
-    rate = done / max(elapsed, 1e-3)
-    remaining = batch.backlog + batch.running
-    return round(rate, 3), (round(remaining / rate, 1) if batch.finished_at is None else 0.0)
-
-
-def _status(value: str) -> BatchStatus:
-    if value not in STATUSES:
-        raise ValueError(value)
-    return value  # type: ignore[return-value]
