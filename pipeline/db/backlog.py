@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -17,12 +18,12 @@ from sqlalchemy.orm import Session
 
 from pipeline.db.batch_models import RELEASABLE, Batch
 from pipeline.db.jobs import start_message
-from pipeline.db.models import Job, Tenant
+from pipeline.db.models import Job, JobStep, Tenant
 from pipeline.db.tenant_config import parse_config
 from pipeline.errors import PermanentError
 from pipeline.scheduling import Demand, in_window, share
 from pipeline.settings import Settings
-from schemas.common import JobStatus
+from schemas.common import JobStatus, Stage
 from schemas.tenant import ProviderChoice, TenantConfig
 
 log = logging.getLogger(__name__)
@@ -34,13 +35,32 @@ def release_due(session: Session, settings: Settings, *, now: datetime) -> list[
     in_flight = sum(d.in_flight for d in demands)
     free = settings.batch_max_in_flight - in_flight
     released: list[str] = []
-    for tenant_id, n in share(demands, free=free, lane_free=lane_room(demands, settings)).items():
+    lanes = lane_room(demands, settings, throttled=throttled_lanes(session))
+    for tenant_id, n in share(demands, free=free, lane_free=lanes).items():
         released.extend(release(session, tenant_id, n, now=now))
     return released
 
 
-def lane_room(demands: list[Demand], settings: Settings) -> dict[str, int]:
-    """Free capacity per cloud provider: its cap less the batch items in flight on it."""
+# A step backing off from a provider's 429 tells which provider pushed back.
+_LANE_OF_STAGE = {Stage.TRANSCRIBE.value: "assemblyai", Stage.ANALYZE.value: "gemini"}
+RATE_LIMITED = "provider_rate_limited"
+
+
+def throttled_lanes(session: Session) -> set[str]:
+    """Providers with work backing off from a 429 right now (indexed: few steps are retrying)."""
+    stages = session.scalars(
+        select(JobStep.stage)
+        .where(JobStep.state == "retrying", JobStep.error_code == RATE_LIMITED)
+        .distinct()
+    )
+    return {_LANE_OF_STAGE[s] for s in stages if s in _LANE_OF_STAGE}
+
+
+def lane_room(
+    demands: list[Demand], settings: Settings, *, throttled: Collection[str] = ()
+) -> dict[str, int]:
+    """Free capacity per cloud provider: its cap less the batch items in flight on it; none for a
+    provider that is answering 429 (nothing new is sent it until its retries pass)."""
     caps = {
         "assemblyai": settings.assemblyai_max_in_flight,
         "gemini": settings.gemini_max_in_flight,
@@ -49,7 +69,7 @@ def lane_room(demands: list[Demand], settings: Settings) -> dict[str, int]:
     for d in demands:
         for lane in d.lanes:
             used[lane] += d.in_flight
-    return {lane: cap - used[lane] for lane, cap in caps.items()}
+    return {lane: 0 if lane in throttled else cap - used[lane] for lane, cap in caps.items()}
 
 
 def _lanes(policy_providers: ProviderChoice, settings: Settings) -> tuple[str, ...]:

@@ -110,6 +110,7 @@ class JobStep(Base):
     __table_args__ = (
         Index("ix_job_steps_next_check", "next_check_at"),  # 0004_provider_checks
         Index("ix_job_steps_provider_ref", "provider_ref"),
+        Index("ix_job_steps_state", "state"),  # 0007_batches: the scheduler reads retrying steps
     )
 
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)

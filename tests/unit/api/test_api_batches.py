@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.db import backlog
@@ -207,3 +207,36 @@ def test_results_before_anything_ran(client: FlaskClient, tenant: TenantKey) -> 
     jsonl = client.get(f"/v1/batches/{batch['id']}/results", headers=tenant.headers)
     line = json.loads(jsonl.get_data(as_text=True).splitlines()[0])
     assert line["object"] == "batch_item" and line["status"] == "queued"
+
+
+def test_a_provider_answering_429_gets_no_new_items_until_its_retries_pass(
+    client: FlaskClient, tenant: TenantKey, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    from pipeline.db import jobs as job_repo
+    from pipeline.db.tenant_config import put_config
+    from schemas.common import Stage
+    from schemas.tenant import ProviderChoice, TenantConfig
+
+    with transaction(sessions) as session:
+        put_config(
+            session, tenant.tenant_id, TenantConfig(providers=ProviderChoice(analyzer="gemini")),
+            author="test",
+        )  # fmt: skip
+    batch = create(client, tenant)
+    ids = [
+        i["job_id"]
+        for i in add(client, tenant, batch["id"], [{"transcript": TURNS}] * 3).json["items"]
+    ]
+    with transaction(sessions) as session:  # one item of the batch is backing off from Gemini's 429
+        session.execute(update(Job).where(Job.id == ids[0]).values(released_at=utcnow()))
+        step = job_repo.get_step(session, ids[0], Stage.ANALYZE)
+        step.state, step.error_code = "retrying", "provider_rate_limited"
+        assert backlog.throttled_lanes(session) == {"gemini"}
+    with transaction(sessions) as session:
+        released = backlog.release_due(session, settings, now=utcnow())
+    assert not set(released) & set(ids)
+    with transaction(sessions) as session:  # the retry went through
+        job_repo.get_step(session, ids[0], Stage.ANALYZE).state = "succeeded"
+    with transaction(sessions) as session:
+        released = backlog.release_due(session, settings, now=utcnow())
+    assert set(ids[1:]) <= set(released)

@@ -58,11 +58,15 @@ def upgrade() -> None:
         batch_op.create_index("ix_jobs_batch", ["batch_id", "id"])
         batch_op.create_index("ix_jobs_batch_item_key", ["batch_id", "item_key"], unique=True)
         batch_op.create_index("ix_jobs_backlog", ["tenant_id", "released_at", "created_at"])
+    with op.batch_alter_table("job_steps", schema=None) as batch_op:
+        batch_op.create_index("ix_job_steps_state", ["state"])
     # Every job that exists already was published when it was created.
     op.execute("UPDATE jobs SET released_at = created_at")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("job_steps", schema=None) as batch_op:
+        batch_op.drop_index("ix_job_steps_state")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_index("ix_jobs_backlog")
         batch_op.drop_index("ix_jobs_batch_item_key")
