@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     gemini_chunk_chars: int = Field(default=60_000, description="Longer transcripts are chunked")
     gemini_usd_per_mtok_in: float = 0.30
     gemini_usd_per_mtok_out: float = 2.50
+    gemini_batch_discount: float = Field(
+        default=0.5, gt=0, le=1, description="Batch API price as a share of the synchronous one"
+    )
+    gemini_batch_poll_schedule_s: list[float] = Field(
+        default=[60, 300, 900, 1800, 3600],
+        description="Re-check countdowns while a Gemini batch job runs (no slot held)",
+    )
     whisper_model: str | None = Field(default=None, description="Path; default: bundled tiny.en")
     whisper_threads: int = 0  # 0: CTranslate2 decides
     log_level: str = "INFO"

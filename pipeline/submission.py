@@ -153,19 +153,23 @@ def resolve_options(
     """The job's options: what the request says, else its batch's, else the tenant's, else ours.
 
     Providers are pinned here (the tenant's choice, else the deployment's), so every stage of the
-    job, and any re-drive of it, uses the same ones and the chain can route by them.
+    job, and any re-drive of it, uses the same ones and the chain can route by them. A batch item
+    of a tenant with `batches.gemini_batch` on Gemini is analyzed through Gemini's Batch API.
     """
     config = submitter.config
     defaults = config.defaults
     batch_map = _channel_map(batch.channel_map) if batch and batch.channel_map else None
     transcriber = config.providers.transcriber or settings.transcriber
+    analyzer = config.providers.analyzer or settings.analyzer
+    economy = batch is not None and config.batches.gemini_batch and analyzer == "gemini"
     return JobOptions(
         language=given.language or defaults.language,
         channel_map=given.channel_map or batch_map or defaults.channel_map or _DEFAULT_MAP,
         call_type=given.call_type or (batch.call_type if batch else None) or defaults.call_type,
         transcriber=transcriber if kind is InputKind.AUDIO else None,
-        analyzer=config.providers.analyzer or settings.analyzer,
+        analyzer=analyzer,
         config_version=submitter.config_version,
+        analysis_mode="batch" if economy else None,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from schemas.common import ENVELOPE_SCHEMA_VERSION, InputKind, Message, Role
@@ -30,6 +32,9 @@ class JobOptions(Message):
     # The tenant configuration version current at intake: every stage of the job reads this one,
     # so a change mid-job never mixes versions (a rescore pins the version current then).
     config_version: int | None = None
+    # "batch": the analysis goes through the provider's batch API (cheaper, slower); pinned at
+    # intake for batch items of a tenant that opted in. None: one synchronous request per chunk.
+    analysis_mode: Literal["batch"] | None = None
 
     # One reading of the pinned providers for the chain's routing and the stages (None: a job
     # accepted before providers were pinned, which ran locally).

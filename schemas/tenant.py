@@ -87,6 +87,11 @@ class BatchPolicy(Strict):
         default_factory=list,
         description="s3://bucket/prefix/ locations a batch may import from (server-side import)",
     )
+    gemini_batch: bool = Field(
+        default=False,
+        description="Batch items analyzed by Gemini go through its Batch API: half the price, "
+        "results within 24 h (docs/batches.md, Nightly economy)",
+    )
 
 
 class TenantConfig(Strict):
