@@ -106,6 +106,7 @@ class Insights(Message):
     input_tokens: int = 0
     output_tokens: int = 0
     estimated_cost_usd: float = 0.0
+    batch_saved_usd: float = 0.0  # what the synchronous API would have cost more (Batch API)
     calls: int = 0  # provider requests made (chunks, retries on invalid output)
     prompt_hash: str | None = None  # which prompt template produced this (LLM analyzers)
 

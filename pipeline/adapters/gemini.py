@@ -99,11 +99,13 @@ class GeminiAnalyzer:
         chunk_chars: int,
         usd_per_mtok_in: float,
         usd_per_mtok_out: float,
+        batch_discount: float = 0.5,
     ) -> None:
         self.model = model
         self._attempts = max(1, output_attempts)
         self._chunk_chars = chunk_chars
         self._prices = (usd_per_mtok_in, usd_per_mtok_out)
+        self._batch_price = batch_discount
         # No retry_options: the SDK must not retry under Celery's retries.
         options = types.HttpOptions(base_url=base_url, timeout=round(timeout_s * 1000))
         self._client = genai.Client(api_key=api_key, http_options=options)
@@ -111,26 +113,46 @@ class GeminiAnalyzer:
             response_mime_type="application/json", response_schema=LlmAnalysis, temperature=0
         )
 
+    def close(self) -> None:
+        """Close the client's connections (a process keeps its analyzer; tests close theirs)."""
+        self._client.close()
+
     def analyze(self, request: AnalysisRequest) -> Insights:
         """One request per chunk of the transcript, merged. Raises TransientError (retry later),
         ProviderRejected, or PermanentError(analyzer_invalid_output)."""
-        chunks = chunk_utterances(request.transcript.utterances, max_chars=self._chunk_chars)
-        if not chunks:  # nothing was said: there is nothing to ask the model about
-            unanswered = [SemanticAnswer(id=q.id, answer="na") for q in request.questions]
-            return Insights(provider=self.name, model=self.model, semantic=unanswered)
+        prompts = self._prompts(request)
+        if not prompts:  # nothing was said: there is nothing to ask the model about
+            return self._unanswered(request)
         usage = _Usage()
-        parts = [
-            self._analyze_part(build_prompt(request, chunk=chunk, part=n, parts=len(chunks)), usage)
+        parts = [self._analyze_part(prompt, usage) for prompt in prompts]
+        return self._insights(parts, request, usage)
+
+    def _prompts(self, request: AnalysisRequest) -> list[str]:
+        """The prompts of the request, one per chunk: the same for the synchronous and batch paths."""
+        chunks = chunk_utterances(request.transcript.utterances, max_chars=self._chunk_chars)
+        return [
+            build_prompt(request, chunk=chunk, part=n, parts=len(chunks))
             for n, chunk in enumerate(chunks, start=1)
         ]
+
+    def _unanswered(self, request: AnalysisRequest) -> Insights:
+        unanswered = [SemanticAnswer(id=q.id, answer="na") for q in request.questions]
+        return Insights(provider=self.name, model=self.model, semantic=unanswered)
+
+    def _insights(
+        self, parts: list[LlmAnalysis], request: AnalysisRequest, usage: _Usage, *, price: float = 1
+    ) -> Insights:
+        """Merged parts with usage and cost; `price` < 1 is a discount (the Batch API's)."""
         insights = merge(parts, request, provider=self.name, model=self.model)
-        cost = (usage.input_tokens * self._prices[0] + usage.output_tokens * self._prices[1]) / 1e6
+        full = (usage.input_tokens * self._prices[0] + usage.output_tokens * self._prices[1]) / 1e6
+        cost = round(full * price, 8)
         return insights.model_copy(
             update={
                 "input_tokens": usage.input_tokens,
                 "output_tokens": usage.output_tokens,
                 "calls": usage.calls,
-                "estimated_cost_usd": round(cost, 6),
+                "estimated_cost_usd": cost,
+                "batch_saved_usd": round(full - cost, 8) if price < 1 else 0.0,
                 "prompt_hash": prompt_hash(),
             }
         )
@@ -156,3 +178,76 @@ class GeminiAnalyzer:
             )
         except Exception as exc:  # the port boundary: only pipeline errors leave this adapter
             raise translate_error(exc) from exc
+
+    # The Batch API (docs/batches.md, "Nightly economy"): the same prompts and config as `analyze`,
+    # one inlined request per chunk, answered within 24 h at the batch price.
+
+    def submit_batch(self, request: AnalysisRequest) -> str:
+        """Create a batch job for the request's prompts; its name ("batches/…") is returned."""
+        prompts = self._prompts(request)
+        if not prompts:
+            raise PermanentError("nothing to analyze in a batch", code="analyzer_error")
+        inlined = [
+            types.InlinedRequest(contents=prompt, config=self._config, metadata={"part": str(n)})
+            for n, prompt in enumerate(prompts, start=1)
+        ]
+        try:
+            job = self._client.batches.create(model=self.model, src=inlined)
+        except Exception as exc:  # the port boundary: only pipeline errors leave this adapter
+            raise translate_error(exc) from exc
+        if not job.name:
+            raise TransientError("Gemini created a batch without a name", code=BATCH_GARBLED)
+        return job.name
+
+    def check_batch(self, name: str, request: AnalysisRequest) -> Insights | None:
+        """One status request: the insights when the batch succeeded, None while it waits or runs.
+
+        A batch that failed, was cancelled or expired raises ProviderRejected; an answer that does
+        not validate is PermanentError(analyzer_invalid_output) (a batch is not asked twice).
+        """
+        try:
+            job = self._client.batches.get(name=name)
+        except Exception as exc:  # the port boundary: only pipeline errors leave this adapter
+            raise translate_error(exc) from exc
+        state = job.state
+        if state in _BATCH_ENDED:
+            raise ProviderRejected(f"Gemini batch ended {state.value}", code=_BATCH_ENDED[state])
+        if state is not types.JobState.JOB_STATE_SUCCEEDED:
+            return None
+        usage = _Usage()
+        parts = [
+            _batch_part(answer, usage) for answer in _answers(job, len(self._prompts(request)))
+        ]
+        return self._insights(parts, request, usage, price=self._batch_price)
+
+
+BATCH_GARBLED = "gemini_batch_garbled"
+_BATCH_ENDED = {
+    types.JobState.JOB_STATE_FAILED: "gemini_batch_failed",
+    types.JobState.JOB_STATE_CANCELLED: "gemini_batch_cancelled",
+    types.JobState.JOB_STATE_EXPIRED: "gemini_batch_expired",
+}
+
+
+def _answers(job: types.BatchJob, expected: int) -> list[types.InlinedResponse]:
+    """The inlined answers of a succeeded batch, one per prompt, in the prompts' order."""
+    answers = list(job.dest.inlined_responses or []) if job.dest else []
+    if len(answers) != expected:
+        raise ProviderRejected(
+            f"Gemini batch answered {len(answers)} of {expected} requests", code=BATCH_GARBLED
+        )
+    return sorted(answers, key=lambda a: int((a.metadata or {}).get("part", 0)))
+
+
+def _batch_part(answer: types.InlinedResponse, usage: _Usage) -> LlmAnalysis:
+    """Validated like the synchronous path (the text, never `.parsed`, which batches leave empty)."""
+    if answer.error is not None or answer.response is None:
+        code = answer.error.code if answer.error else None
+        raise ProviderRejected(
+            f"Gemini refused a batch request ({code})", code="gemini_batch_item_failed"
+        )
+    usage.add(answer.response.usage_metadata)
+    try:
+        return LlmAnalysis.model_validate_json(answer.response.text or "")
+    except ValidationError as exc:
+        raise PermanentError("Gemini batch output failed validation", code=INVALID_OUTPUT) from exc

@@ -71,6 +71,7 @@ def analyzer_from_settings(settings: Settings, name: str) -> Analyzer:
             chunk_chars=settings.gemini_chunk_chars,
             usd_per_mtok_in=settings.gemini_usd_per_mtok_in,
             usd_per_mtok_out=settings.gemini_usd_per_mtok_out,
+            batch_discount=settings.gemini_batch_discount,
         )
     raise PermanentError(f"unknown analyzer {name!r}", code=NOT_CONFIGURED)
 

@@ -5,6 +5,14 @@ Google's 400 INVALID_ARGUMENT), and by default answers VALID structured output d
 prompt: it cites the first transcript line it sees and answers "yes" to every `[q:<id>]` question.
 Scripted steps replace the next replies: INVALID_JSON, SCHEMA_INVALID, `status(429)`, `delay(2.0)`,
 `reply({...})`. Thread-safe and concurrent (one thread per connection, keep-alive, big backlog).
+
+The Batch API as the SDK speaks it (Developer API, not Vertex): `POST /v1beta/models/{model}:
+batchGenerateContent` with `{"batch": {"inputConfig": {"requests": {"requests": [{"request": …,
+"metadata": …}]}}}}` answers a long-running operation named `batches/{id}`, and `GET /v1beta/
+batches/{id}` reports `metadata.state` (BATCH_STATE_*); a succeeded one carries
+`metadata.output.inlinedResponses.inlinedResponses`. A scripted step applies to the create request
+(`status(429)`); `batch_plan(...)` decides how the next batch created goes: how many status checks
+find it pending, then its final state and the answers' text.
 """
 
 from __future__ import annotations
@@ -23,6 +31,9 @@ from tests.support.http_server import serving
 
 API_KEY = "fake-gemini-key"
 PATH = re.compile(r"^/(v1|v1beta)/models/([^/:]+):generateContent$")
+BATCH_CREATE = re.compile(r"^/(v1|v1beta)/models/([^/:]+):batchGenerateContent$")
+BATCH_GET = re.compile(r"^/(v1|v1beta)/(batches/[^/:?]+)$")
+BATCH_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch"
 UTTERANCE = re.compile(r"^\[([^\s\]]+) [\d.]+s [^\]]+\] (.*)$", re.MULTILINE)
 QUESTION = re.compile(r"^\[q:([^\]]+)\]", re.MULTILINE)
 FIRST_INTENT = re.compile(r"^INTENT TAXONOMY:\n- ([^\s:]+)", re.MULTILINE)
@@ -77,6 +88,29 @@ def reply(payload: dict[str, Any] | str) -> Step:
 
 
 @dataclass(frozen=True)
+class BatchPlan:
+    """How one batch job goes: `pending_checks` status requests find it pending (then running),
+    the next ones find `final` (BATCH_STATE_SUCCEEDED, _FAILED, _CANCELLED, _EXPIRED)."""
+
+    pending_checks: int = 1
+    final: str = "BATCH_STATE_SUCCEEDED"
+    text: str | None = None  # None: the default valid answer to each inlined request
+
+
+@dataclass
+class FakeBatch:
+    name: str
+    model: str
+    requests: list[dict[str, Any]]  # the inlined requests as sent ({"request": …, "metadata": …})
+    plan: BatchPlan
+    checks: int = 0
+
+    @property
+    def prompts(self) -> list[str]:
+        return [r["request"]["contents"][0]["parts"][0]["text"] for r in self.requests]
+
+
+@dataclass(frozen=True)
 class Recorded:
     path: str
     headers: dict[str, str]  # lower-cased names
@@ -89,7 +123,7 @@ class Recorded:
 
     @property
     def model(self) -> str:
-        match = PATH.match(self.path)
+        match = PATH.match(self.path) or BATCH_CREATE.match(self.path)
         return match.group(2) if match else ""
 
 
@@ -174,6 +208,8 @@ class FakeGemini:
     model_version: str = "gemini-fake-001"
     requests: list[Recorded] = field(default_factory=list)
     connections: int = 0
+    batches: dict[str, FakeBatch] = field(default_factory=dict)
+    _plans: deque[BatchPlan] = field(default_factory=deque)
     _script: deque[Step] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -189,10 +225,16 @@ class FakeGemini:
         with self._lock:
             self._script.extend([step] * times)
 
+    def batch_plan(self, plan: BatchPlan, *, times: int = 1) -> None:
+        """The next `times` batches created (after any already planned) follow `plan`."""
+        with self._lock:
+            self._plans.extend([plan] * times)
+
     @property
     def prompts(self) -> list[str]:
+        """Prompts of synchronous requests (batch prompts: `batches[name].prompts`)."""
         with self._lock:
-            return [r.prompt for r in self.requests]
+            return [r.prompt for r in self.requests if PATH.match(r.path)]
 
     def record(self, request: Recorded) -> Step | None:
         """Store the request; the scripted step to answer it with (None when the key is bad)."""
@@ -234,6 +276,61 @@ class FakeGemini:
             "modelVersion": self.model_version,
         }
 
+    def create_batch(self, model: str, body: Any) -> tuple[int, dict[str, Any]]:
+        try:
+            inlined = body["batch"]["inputConfig"]["requests"]["requests"]
+            ok = bool(inlined) and all(_well_formed(r["request"]) for r in inlined)
+        except (KeyError, TypeError):
+            ok = False
+        if not ok:
+            return 400, error_body(400)
+        with self._lock:
+            name = f"batches/fake{len(self.batches) + 1:04d}"
+            plan = self._plans.popleft() if self._plans else BatchPlan()
+            self.batches[name] = FakeBatch(name, f"models/{model}", inlined, plan)
+            return 200, self._operation(self.batches[name], "BATCH_STATE_PENDING")
+
+    def get_batch(self, name: str) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            batch = self.batches.get(name)
+            if batch is None:
+                return 404, error_body(404)
+            batch.checks += 1
+            if batch.checks <= batch.plan.pending_checks:
+                state = "BATCH_STATE_PENDING" if batch.checks == 1 else "BATCH_STATE_RUNNING"
+                return 200, self._operation(batch, state)
+            return 200, self._operation(batch, batch.plan.final)
+
+    def _operation(self, batch: FakeBatch, state: str) -> dict[str, Any]:
+        """The long-running operation Google answers for a batch (create and get alike)."""
+        metadata: dict[str, Any] = {
+            "@type": BATCH_TYPE,
+            "model": batch.model,
+            "name": batch.name,
+            "createTime": "2026-12-04T20:00:00Z",
+            "updateTime": "2026-12-04T20:00:01Z",
+            "batchStats": {"requestCount": str(len(batch.requests))},
+            "state": state,
+        }
+        operation: dict[str, Any] = {"name": batch.name, "metadata": metadata}
+        if state == "BATCH_STATE_SUCCEEDED":
+            output = {"inlinedResponses": {"inlinedResponses": self._batch_answers(batch)}}
+            metadata["output"] = output
+            operation |= {"done": True, "response": {"@type": BATCH_TYPE + "Output", **output}}
+        elif state in ("BATCH_STATE_FAILED", "BATCH_STATE_CANCELLED", "BATCH_STATE_EXPIRED"):
+            operation |= {"done": True}
+        return operation
+
+    def _batch_answers(self, batch: FakeBatch) -> list[dict[str, Any]]:
+        answers = []
+        for request, prompt in zip(batch.requests, batch.prompts, strict=True):
+            text = batch.plan.text or json.dumps(valid_answer(prompt))
+            answer = {"response": self._generate_response(text)}
+            if "metadata" in request:
+                answer["metadata"] = request["metadata"]
+            answers.append(answer)
+        return answers
+
     @contextmanager
     def running(self) -> Iterator[FakeGemini]:
         self._server = _Server(("127.0.0.1", 0), _handler(self))
@@ -255,6 +352,19 @@ def _handler(owner: FakeGemini) -> type[BaseHTTPRequestHandler]:
             super().setup()
             owner.count_connection()
 
+        def do_GET(self) -> None:
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            step = owner.record(Recorded(self.path, headers, None))
+            if step is None:
+                return self._send(400, BAD_KEY_BODY)
+            match = BATCH_GET.match(self.path)
+            if match is None:
+                return self._send(404, error_body(404))
+            owner.wait(owner.latency_s + step.delay_s)
+            if step.status != 200:
+                return self._send(step.status, error_body(step.status))
+            return self._send(*owner.get_batch(match.group(2)))
+
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             headers = {k.lower(): v for k, v in self.headers.items()}
@@ -262,6 +372,12 @@ def _handler(owner: FakeGemini) -> type[BaseHTTPRequestHandler]:
             step = owner.record(Recorded(self.path, headers, body))
             if step is None:
                 return self._send(400, BAD_KEY_BODY)
+            batch = BATCH_CREATE.match(self.path)
+            if batch is not None:
+                owner.wait(owner.latency_s + step.delay_s)
+                if step.status != 200:
+                    return self._send(step.status, error_body(step.status))
+                return self._send(*owner.create_batch(batch.group(2), body))
             if not PATH.match(self.path):
                 return self._send(404, error_body(404))
             if not _well_formed(body):
