@@ -37,6 +37,8 @@ def batch_view(batch: Batch, *, now: datetime | None = None) -> BatchView:
             BatchFailure(code=c, count=int(n))
             for c, n in sorted(batch.failure_codes.items(), key=lambda kv: -int(kv[1]))
         ],
+        cost_usd=round(batch.cost_usd or 0.0, 6),
+        saved_usd=round(batch.saved_usd or 0.0, 6),
         links={
             "self": url_for("batches.get_batch", batch_id=batch.id),
             "results": url_for("batches.get_results", batch_id=batch.id),

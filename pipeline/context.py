@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.db.session import make_engine, make_session_factory
+from pipeline.errors import PermanentError
 from pipeline.ports import (
     Analyzer,
     AsyncTranscriber,
+    BatchAnalyzer,
     BlobStore,
     SentimentScorer,
     SpeakerSeparator,
@@ -69,6 +71,13 @@ class Context:
 
             self._analyzers[name] = analyzer_from_settings(self.settings, name)
         return self._analyzers[name]
+
+    def batch_analyzer(self, name: str) -> BatchAnalyzer:
+        """The analyzer called `name` for a batch-mode job (the same instance as `analyzer`)."""
+        analyzer = self.analyzer(name)
+        if not isinstance(analyzer, BatchAnalyzer):
+            raise PermanentError(f"analyzer {name!r} has no batch mode", code="analyzer_error")
+        return analyzer
 
 
 def build_context(settings: Settings) -> Context:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from schemas.analysis import CallMetrics, Insights, SemanticQuestion, SentimentReport
 from schemas.tenant import ClientContext
@@ -161,6 +161,21 @@ class Analyzer(Protocol):
     model: str
 
     def analyze(self, request: AnalysisRequest) -> Insights: ...
+
+
+@runtime_checkable
+class BatchAnalyzer(Analyzer, Protocol):
+    """An analyzer with a provider batch mode (Gemini's Batch API): submit returns at once, check
+    never waits. Same prompts and validation as `analyze`, at the provider's batch price.
+
+    Errors as `Analyzer`'s; a batch that failed, was cancelled or expired is ProviderRejected.
+    """
+
+    def submit_batch(self, request: AnalysisRequest) -> str:
+        """Start a batch job for the request; returns the provider's batch name."""
+
+    def check_batch(self, name: str, request: AnalysisRequest) -> Insights | None:
+        """One status request: the insights when done, None while the batch waits or runs."""
 
 
 class SentimentScorer(Protocol):

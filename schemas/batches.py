@@ -89,6 +89,11 @@ class BatchView(BaseModel):
     items_per_s: float | None
     eta_s: float | None
     failures: list[BatchFailure]
+    cost_usd: float = Field(default=0.0, description="Analysis cost of the completed items")
+    saved_usd: float = Field(
+        default=0.0,
+        description="What Gemini's Batch API saved on them (tenant batches.gemini_batch)",
+    )
     links: dict[str, str]
 
 

@@ -41,6 +41,7 @@ class Provenance(Message):
     input_tokens: int = 0
     output_tokens: int = 0
     estimated_cost_usd: float = 0.0
+    batch_saved_usd: float = 0.0  # the synchronous price minus what the Batch API cost
 
 
 class CallResult(Message):

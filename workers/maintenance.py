@@ -132,8 +132,8 @@ def send_due_checks() -> int:
 def send_checks(sessions: sessionmaker[Session], *, lease_s: float) -> int:
     """Re-send the chain of every job whose provider re-check is due.
 
-    The transcribe stage then checks the provider once; finished stages are skipped by their
-    artifacts. A send that is lost is repeated after `lease_s`.
+    The waiting stage (transcribe or analyze) then checks its provider once; finished stages are
+    skipped by their artifacts. A send that is lost is repeated after `lease_s`.
     """
     with transaction(sessions) as session:
         due = provider_checks.claim_due(session, lease_s=lease_s)

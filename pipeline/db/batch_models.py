@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pipeline.db.models import Base, utcnow
@@ -44,6 +44,9 @@ class Batch(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     cancelled: Mapped[int] = mapped_column(Integer, default=0)
     failure_codes: Mapped[dict[str, Any]] = mapped_column(default=dict)  # error code → count
+    # Completed items' analysis cost, and what Gemini's Batch API saved on it (Nightly economy).
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    saved_usd: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]

@@ -56,6 +56,8 @@ def create_batch(
         completed=0,
         failed=0,
         cancelled=0,
+        cost_usd=0.0,
+        saved_usd=0.0,
         failure_codes={},
         created_at=now,
         updated_at=now,
@@ -129,13 +131,18 @@ def count_finished(
     code: str | None = None,
     *,
     settings: Settings,
+    cost_usd: float = 0.0,
+    saved_usd: float = 0.0,
 ) -> None:
-    """One released item reached `status` (completed or failed) in this transaction."""
+    """One released item reached `status` (completed or failed) in this transaction; a completed
+    one adds its analysis cost and what the Batch API saved to the batch's totals."""
     batch = session.get(Batch, batch_id, with_for_update=True)
     if batch is None:
         return
     if status is JobStatus.COMPLETED:
         batch.completed += 1
+        batch.cost_usd = (batch.cost_usd or 0.0) + cost_usd
+        batch.saved_usd = (batch.saved_usd or 0.0) + saved_usd
     else:
         _count_failure(batch, code or "internal_error")
     finish_if_done(session, batch, settings=settings)

@@ -184,8 +184,13 @@ def complete_job(
     schema_version: str,
     body: dict[str, Any],
     settings: Settings,
+    cost_usd: float = 0.0,
+    saved_usd: float = 0.0,
 ) -> bool:
-    """Store the result and move the job to `completed`, once: a duplicate delivery changes nothing."""
+    """Store the result and move the job to `completed`, once: a duplicate delivery changes nothing.
+
+    A batch item's cost and Batch API saving (its result's provenance) go to the batch's totals.
+    """
     if JobStatus(job.status).terminal:
         return False
     if session.get(JobResult, job.id) is None:
@@ -195,7 +200,14 @@ def complete_job(
     job.updated_at = job.completed_at = now
     deliveries.enqueue_job_event(session, job, TOPIC_COMPLETED, settings=settings)
     if job.batch_id:
-        batches.count_finished(session, job.batch_id, JobStatus.COMPLETED, settings=settings)
+        batches.count_finished(
+            session,
+            job.batch_id,
+            JobStatus.COMPLETED,
+            settings=settings,
+            cost_usd=cost_usd,
+            saved_usd=saved_usd,
+        )
     return True
 
 

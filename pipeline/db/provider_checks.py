@@ -1,8 +1,8 @@
 """Provider jobs a stage waits on: the provider's id, when it was submitted, when to check next.
 
-A stage that submitted work to a provider (AssemblyAI) ends its task instead of holding a worker
-slot; the re-check is a row here (`next_check_at`) that the beat turns back into a task when due, or
-that the provider's completion webhook makes due at once.
+A stage that submitted work to a provider (transcribe on AssemblyAI, analyze on Gemini's Batch API)
+ends its task instead of holding a worker slot; the re-check is a row here (`next_check_at`) that the
+beat turns back into a task when due, or that the provider's completion webhook makes due at once.
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
             schema_version=result.schema_version,
             body=result.model_dump(mode="json"),
             settings=ctx.settings,
+            cost_usd=result.provenance.estimated_cost_usd,
+            saved_usd=result.provenance.batch_saved_usd,
         )
     return StageOutput(result, provider="database")
 
@@ -92,4 +94,5 @@ def _provenance(
         input_tokens=insights.input_tokens if insights else 0,
         output_tokens=insights.output_tokens if insights else 0,
         estimated_cost_usd=insights.estimated_cost_usd if insights else 0.0,
+        batch_saved_usd=insights.batch_saved_usd if insights else 0.0,
     )

@@ -39,6 +39,8 @@ def upgrade() -> None:
         sa.Column("failed", sa.Integer(), nullable=False),
         sa.Column("cancelled", sa.Integer(), nullable=False),
         sa.Column("failure_codes", JSON, nullable=False),
+        sa.Column("cost_usd", sa.Float(), nullable=False),
+        sa.Column("saved_usd", sa.Float(), nullable=False),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
         sa.Column("closed_at", TS, nullable=True),
