@@ -7,7 +7,9 @@ a re-check of a busy provider waits in the database, not in a worker slot.
 
 from __future__ import annotations
 
+import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,10 +27,17 @@ from schemas.tenant import TenantConfig
 from tests.conftest import TenantKey, make_tenant, settings_env
 from tests.integration.conftest import ALL_QUEUES, Poll, post_audio, sample
 from tests.support.fake_assemblyai import FakeAssemblyAI
-from tests.support.fake_gemini import FakeGemini
+from tests.support.fake_gemini import BatchPlan, FakeGemini
 from tests.support.services import celery_worker
 
 pytestmark = pytest.mark.integration
+NDJSON = "application/x-ndjson"
+TURNS = [
+    {"speaker": "agent", "text": "Thank you for calling Acme Broadband, this call is recorded."},
+    {"speaker": "customer", "text": "My internet has been down since Monday."},
+]
+# One Gemini answer of the fake (1000 prompt, 200 + 50 output tokens) at the default prices.
+SYNC_COST = (1000 * 0.30 + 250 * 2.50) / 1e6
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +69,8 @@ def cloud_worker(
             "gemini_api_key": SecretStr(gemini.api_key),
             "gemini_base_url": gemini.base_url,
             "gemini_timeout_s": 10.0,
+            "gemini_batch_poll_schedule_s": [0.3] * 20,
+            "batch_max_in_flight": 200,  # unit tests leave released batch items nobody runs
         }
     )
     log = tmp_path_factory.mktemp("cloud") / "worker.log"
@@ -158,3 +169,57 @@ def test_a_wrong_key_fails_fast_and_says_so_without_the_key(
     status = poll(job_id, cloud_tenant.headers, timeout=120)
     assert status["status"] == "failed" and status["error"]["code"] == "provider_auth"
     assert aai.api_key not in str(status)
+
+
+def test_nightly_economy_batch_items_wait_on_gemini_batches_at_half_price(
+    cloud_worker: subprocess.Popen[bytes],
+    client: FlaskClient,
+    gemini: FakeGemini,
+    sessions: sessionmaker[Session],
+) -> None:
+    tenant = make_tenant(sessions, "economy")
+    config = {"providers": {"analyzer": "gemini"}, "batches": {"gemini_batch": True}}
+    with transaction(sessions) as session:
+        put_config(session, tenant.tenant_id, TenantConfig.model_validate(config), author="test")
+    # Each batch job is found pending, then running, before it succeeds.
+    gemini.batch_plan(BatchPlan(pending_checks=2), times=2)
+    made = client.post("/v1/batches", json={"name": "economy"}, headers=tenant.headers).json
+    assert made is not None
+    lines = "".join(
+        json.dumps({"transcript": TURNS, "external_id": f"c{i}"}) + "\n" for i in (1, 2)
+    )
+    added = client.post(
+        f"/v1/batches/{made['id']}/items", data=lines, content_type=NDJSON, headers=tenant.headers
+    )
+    assert added.status_code == 200 and added.json is not None and added.json["accepted"] == 2
+    client.post(f"/v1/batches/{made['id']}/close", headers=tenant.headers)
+
+    view = wait_batch(client, tenant, made["id"])
+
+    assert view["counts"]["completed"] == 2, view
+    assert view["cost_usd"] == pytest.approx(2 * SYNC_COST / 2)
+    assert view["saved_usd"] == pytest.approx(2 * SYNC_COST / 2) and view["saved_usd"] > 0
+    for job_id in (item["job_id"] for item in added.json["items"]):
+        body = result(client, tenant, job_id)
+        assert body["provenance"]["estimated_cost_usd"] == pytest.approx(SYNC_COST / 2)
+        assert body["provenance"]["batch_saved_usd"] == pytest.approx(SYNC_COST / 2)
+        assert body["analysis"]["provider"] == "gemini" and body["analysis"]["summary"]
+        with sessions() as session:
+            step = session.get(JobStep, (job_id, "analyze"))
+            assert step is not None and step.provider_ref in gemini.batches
+            # Parked after the submit and after each check that found the batch pending or
+            # running (a check is not an attempt), then done on the check that found it succeeded.
+            assert gemini.batches[step.provider_ref].checks == 3
+            assert (step.attempts, step.state, step.next_check_at) == (1, "succeeded", None)
+    # Both analyses went through the Batch API: no synchronous request carried their prompts.
+    assert not any("down since Monday" in p for p in gemini.prompts)
+
+
+def wait_batch(client: FlaskClient, tenant: TenantKey, batch_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        view: dict[str, Any] = client.get(f"/v1/batches/{batch_id}", headers=tenant.headers).json  # type: ignore[assignment]
+        if view["status"] == "completed" and view["finished_at"]:
+            return view
+        time.sleep(0.5)
+    raise AssertionError(f"batch not finished: {view}")
