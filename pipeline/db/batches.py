@@ -191,7 +191,9 @@ def cancel(session: Session, batch: Batch, *, settings: Settings) -> int:
 def retry_failed(session: Session, batch: Batch, *, settings: Settings) -> int:
     """Put the batch's failed items back in its backlog; they resume from their failed stage.
 
-    Artifacts of stages that succeeded are kept, so a retry pays only for what failed.
+    Artifacts of stages that succeeded are kept, so a retry pays only for what failed. Provider
+    jobs of the stages that did not succeed are forgotten: an expired Gemini batch or an errored
+    transcript is submitted anew, not checked again.
     """
     if batch.status == CANCELLED:
         raise BatchStateError("the batch was cancelled")
@@ -223,7 +225,15 @@ def _requeue(session: Session, ids: list[str], *, now: Any) -> None:
     session.execute(
         update(JobStep)
         .where(JobStep.job_id.in_(ids), JobStep.state != "succeeded")
-        .values(state="pending", attempts=0, error_code=None, error_message=None)
+        .values(
+            state="pending",
+            attempts=0,
+            error_code=None,
+            error_message=None,
+            provider_ref=None,
+            provider_submitted_at=None,
+            next_check_at=None,
+        )
         .execution_options(synchronize_session=False)
     )
 

@@ -9,10 +9,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.db import backlog
+from pipeline.db import backlog, jobs, provider_checks
 from pipeline.db.models import Job, OutboxMessage, utcnow
 from pipeline.db.session import transaction
 from pipeline.settings import Settings
+from schemas.common import Stage
 from tests.conftest import TenantKey
 
 NDJSON = "application/x-ndjson"
@@ -240,3 +241,32 @@ def test_a_provider_answering_429_gets_no_new_items_until_its_retries_pass(
     with transaction(sessions) as session:
         released = backlog.release_due(session, settings, now=utcnow())
     assert set(ids[1:]) <= set(released)
+
+
+def test_a_retried_item_submits_its_provider_job_anew_and_completions_add_up_the_cost(
+    client: FlaskClient, tenant: TenantKey, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    batch = create(client, tenant)
+    [failing, done] = [
+        i["job_id"]
+        for i in add(client, tenant, batch["id"], [{"transcript": TURNS}] * 2).json["items"]
+    ]  # type: ignore[index]
+    with transaction(sessions) as session:
+        backlog.release_due(session, settings, now=utcnow())
+    with transaction(sessions) as session:
+        provider_checks.record_submission(session, failing, Stage.ANALYZE, ref="batches/expired1")
+        job = session.get(Job, failing)
+        assert job is not None
+        jobs.fail_job(session, job, Stage.ANALYZE, code="gemini_batch_expired", message="expired", settings=settings)  # fmt: skip
+        finished = session.get(Job, done)
+        assert finished is not None
+        jobs.complete_job(session, finished, schema_version="1", body={}, settings=settings, cost_usd=0.25, saved_usd=0.25)  # fmt: skip
+    view = client.get(f"/v1/batches/{batch['id']}", headers=tenant.headers).json
+    assert view is not None
+    assert (view["cost_usd"], view["saved_usd"]) == (0.25, 0.25)
+    assert view["failures"] == [{"code": "gemini_batch_expired", "count": 1}]
+
+    assert client.post(f"/v1/batches/{batch['id']}/retry-failed", headers=tenant.headers).status_code == 200  # fmt: skip
+
+    with sessions() as session:
+        assert provider_checks.submission(session, failing, Stage.ANALYZE) is None
