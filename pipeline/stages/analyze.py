@@ -1,9 +1,6 @@
 """Analyze: call metrics, lexicon sentiment, and the job's analyzer (local or Gemini) over the
-role-attributed transcript, told the tenant's client context and the scorecard's questions.
-
-A job in batch mode (Gemini's Batch API) submits once, then re-checks like a cloud transcription:
-NotReady ends the task and the database schedules the next check, so no worker slot is held.
-"""
+role-attributed transcript, told the tenant's client context and the scorecard's questions. In batch
+mode (Gemini's Batch API) it submits once, then re-checks without holding a worker (NotReady)."""
 
 from __future__ import annotations
 

@@ -104,6 +104,7 @@ def test_options_are_reflected(
         "transcriber": None,  # a transcript needs no speech provider
         "analyzer": "local",  # pinned at intake: the deployment's default
         "config_version": 0,  # the tenant's configuration version at intake
+        "analysis_mode": None,  # one-off jobs are never analyzed through a batch API
     }
 
 
