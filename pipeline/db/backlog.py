@@ -24,7 +24,7 @@ from pipeline.errors import PermanentError
 from pipeline.scheduling import Demand, in_window, share
 from pipeline.settings import Settings
 from schemas.common import JobStatus, Stage
-from schemas.tenant import ProviderChoice, TenantConfig
+from schemas.tenant import TenantConfig
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,17 @@ def lane_room(
     return {lane: 0 if lane in throttled else cap - used[lane] for lane, cap in caps.items()}
 
 
-def _lanes(policy_providers: ProviderChoice, settings: Settings) -> tuple[str, ...]:
-    """The cloud providers a tenant's new jobs are pinned to (as the submission service pins)."""
-    transcriber = policy_providers.transcriber or settings.transcriber
-    analyzer = policy_providers.analyzer or settings.analyzer
-    return tuple(p for p in (transcriber, analyzer) if p in ("assemblyai", "gemini"))
+def lanes_of(config: TenantConfig, settings: Settings) -> tuple[str, ...]:
+    """The cloud providers a tenant's batch items are pinned to (as the submission service pins).
+
+    Items analyzed through Gemini's Batch API (`batches.gemini_batch`) send Gemini one request
+    each, not a stream at its rate limit: they do not draw on Gemini's pool.
+    """
+    transcriber = config.providers.transcriber or settings.transcriber
+    analyzer = config.providers.analyzer or settings.analyzer
+    economy = analyzer == "gemini" and config.batches.gemini_batch
+    pinned = (transcriber,) if economy else (transcriber, analyzer)
+    return tuple(p for p in pinned if p in ("assemblyai", "gemini"))
 
 
 def current_demand(session: Session, settings: Settings, *, now: datetime) -> list[Demand]:
@@ -104,7 +110,7 @@ def current_demand(session: Session, settings: Settings, *, now: datetime) -> li
                 in_flight=int(in_flight or 0),
                 cap=policy.max_in_flight or settings.batch_tenant_max_in_flight,
                 weight=policy.weight,
-                lanes=_lanes(config.providers, settings),
+                lanes=lanes_of(config, settings),
             )
         )
     return demands

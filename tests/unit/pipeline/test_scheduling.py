@@ -65,3 +65,16 @@ def test_provider_room_counts_items_in_flight_on_each_provider() -> None:
         Demand("c", waiting=0, in_flight=7, cap=50),
     ]
     assert lane_room(demands, settings) == {"assemblyai": 5, "gemini": 1}
+
+
+def test_items_on_gemini_batch_api_do_not_draw_on_geminis_pool() -> None:
+    from pipeline.db.backlog import lanes_of
+    from pipeline.settings import Settings
+    from schemas.tenant import TenantConfig
+
+    def config(**batches: bool) -> TenantConfig:
+        providers = {"transcriber": "assemblyai", "analyzer": "gemini"}
+        return TenantConfig.model_validate({"providers": providers, "batches": batches})
+
+    assert lanes_of(config(), Settings()) == ("assemblyai", "gemini")
+    assert lanes_of(config(gemini_batch=True), Settings()) == ("assemblyai",)
