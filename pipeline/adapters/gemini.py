@@ -236,7 +236,13 @@ def _answers(job: types.BatchJob, expected: int) -> list[types.InlinedResponse]:
         raise ProviderRejected(
             f"Gemini batch answered {len(answers)} of {expected} requests", code=BATCH_GARBLED
         )
-    return sorted(answers, key=lambda a: int((a.metadata or {}).get("part", 0)))
+    return sorted(answers, key=_part_number)
+
+
+def _part_number(answer: types.InlinedResponse) -> int:
+    """The chunk an answer belongs to (the metadata we sent); 0 keeps Google's order."""
+    part = str((answer.metadata or {}).get("part", ""))
+    return int(part) if part.isdigit() else 0
 
 
 def _batch_part(answer: types.InlinedResponse, usage: _Usage) -> LlmAnalysis:
