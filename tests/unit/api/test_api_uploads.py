@@ -125,6 +125,7 @@ def test_form_fields_are_reflected(
         "transcriber": "local",  # providers are pinned at intake
         "analyzer": "local",
         "config_version": 0,  # the tenant's configuration version at intake
+        "analysis_mode": None,  # one-off jobs are never analyzed through a batch API
     }
 
 
