@@ -118,8 +118,6 @@ def start_worker(stack: ExitStack, cmd: list[str], env: dict[str, str], log: Pat
 
 def start_moto(stack: ExitStack, tmp: Path, *buckets: str) -> str:
     """moto's S3 server as a child process (its own core, not our GIL); returns the endpoint."""
-    import boto3
-
     port = free_port()
     log = tmp / "moto.log"
     proc = stack.enter_context(
@@ -127,14 +125,20 @@ def start_moto(stack: ExitStack, tmp: Path, *buckets: str) -> str:
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
             env=base_env(),
             log=log,
-        )  # fmt: skip
+        )
     )
     endpoint = f"http://127.0.0.1:{port}"
     wait_http_ok(f"{endpoint}/moto-api/", timeout=60, proc=proc, log=log)
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     for bucket in buckets:
-        s3.create_bucket(Bucket=bucket)
+        s3_client(endpoint).create_bucket(Bucket=bucket)
     return endpoint
+
+
+def s3_client(endpoint: str) -> Any:
+    """A boto3 S3 client on moto (boto3 lives behind the adapter, as bench/intake.py does it)."""
+    from pipeline.adapters.s3 import S3BlobStore
+
+    return S3BlobStore(bucket="unused", endpoint_url=endpoint, region="us-east-1").client
 
 
 def connect(database_url: str) -> psycopg.Connection[Any]:

@@ -7,7 +7,7 @@ In one run:
 1. A's batch alone: N short (2-line) transcript items, one NDJSON POST, closed; A's throughput
    = items / (batch started_at → finished_at). Its duration D sets the spacing of B's jobs.
 2. B alone (idle system): 20 one-off transcript jobs (POST /v1/jobs JSON), one every 0.8·D/20 s;
-   each job's latency = completed_at − created_at from the database (submit → completed).
+   each job's latency = completed_at - created_at from the database (submit → completed).
 3. A's batch again (same N) while B submits the same 20 jobs at the same spacing.
 Printed, each with its goal:
 - B's p50 / p95 latency idle vs loaded, ratio loaded p95 / idle p95 (goal ≤ 1.5);
@@ -137,7 +137,7 @@ def submit_spread(api: Api, tenant: Tenant, count: int, spacing: float, tag: str
 
 
 def latencies(conn: Any, ids: list[str], *, timeout: float) -> list[float]:
-    """completed_at − created_at of the jobs, once all of them are completed."""
+    """completed_at - created_at of the jobs, once all of them are completed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         rows = conn.execute(
