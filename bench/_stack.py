@@ -7,6 +7,7 @@ process group) even when the benchmark fails.
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from contextlib import ExitStack
@@ -138,6 +139,8 @@ def s3_client(endpoint: str) -> Any:
     """A boto3 S3 client on moto (boto3 lives behind the adapter, as bench/intake.py does it)."""
     from pipeline.adapters.s3 import S3BlobStore
 
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")  # moto's fake keys, as base_env's
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     return S3BlobStore(bucket="unused", endpoint_url=endpoint, region="us-east-1").client
 
 
