@@ -75,8 +75,8 @@ def service_env(
 
 def start_api(
     stack: ExitStack, env: dict[str, str], tmp: Path, *, workers: int = 1, threads: int = 8
-) -> str:
-    """gunicorn (gthread, as docker-compose.yml runs it) on a free port; returns its base URL."""
+) -> tuple[str, Any]:
+    """gunicorn (gthread, as docker-compose.yml runs it) on a free port; (base URL, arbiter Popen)."""
     port = free_port()
     log = tmp / "gunicorn.log"
     cmd = [sys.executable, "-m", "gunicorn", "-w", str(workers), "--worker-class", "gthread",
@@ -86,7 +86,7 @@ def start_api(
     proc = stack.enter_context(spawn(cmd, env=env, log=log))
     url = f"http://127.0.0.1:{port}"
     wait_http_ok(f"{url}/healthz", timeout=60, proc=proc, log=log)
-    return url
+    return url, proc
 
 
 def worker_cmd(

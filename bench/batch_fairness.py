@@ -197,7 +197,7 @@ def main() -> None:
         a, b = make_tenant(db_url, "tenant-a"), make_tenant(db_url, "tenant-b")
         env = service_env(database_url=db_url, redis_url=redis_url,
                           storage_url=f"file://{tmp / 'blobs'}", SCHEDULER_TICK_S=args.tick)  # fmt: skip
-        api = Api(start_api(stack, env, tmp))
+        api = Api(start_api(stack, env, tmp)[0])
         start_worker(stack, worker_cmd(ALL_QUEUES, beat=True, tmp=tmp), env, tmp / "worker.log")
         conn = stack.enter_context(connect(db_url))
 

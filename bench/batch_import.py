@@ -181,7 +181,7 @@ def main() -> None:
         env = service_env(database_url=db_url, redis_url=redis_url,
                           storage_url=f"s3://{STORE_BUCKET}/blobs", s3_endpoint=endpoint,
                           BATCH_MAX_IN_FLIGHT="1")  # fmt: skip
-        base = start_api(stack, env, tmp)
+        base, _ = start_api(stack, env, tmp)
         conn = stack.enter_context(connect(db_url))
 
         # 1. Import speed: one worker on `default`, no beat.
