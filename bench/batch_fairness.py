@@ -184,6 +184,8 @@ def main() -> None:
     args = parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
     cleanup_on_sigterm()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average at start {load} (2 cores: figures are only comparable on a quiet machine)")
     began = time.perf_counter()
     with ExitStack() as stack:
         redis_url = args.redis_url
@@ -242,6 +244,7 @@ def main() -> None:
               f"  ({during[0] if during else '?'} of {args.b_jobs} submitted before A's batch finished)")  # fmt: skip
         print(f"  ratio loaded p95 / idle p95 {ratio:.2f} (goal ≤ {LATENCY_GOAL}: "
               f"{verdict(ratio <= LATENCY_GOAL)}); p50 ratio {l50 / i50:.2f}")  # fmt: skip
+        breakdown(conn, "B idle", "j.id = ANY(%s)", (idle_ids,))
         breakdown(conn, "B loaded", "j.id = ANY(%s)", (loaded_ids,))
         print(f"A's batch of {args.items} items (started_at → finished_at):")
         print(f"  solo:          {solo_s:6.2f} s = {solo_rate:6.1f} items/s")

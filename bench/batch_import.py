@@ -82,6 +82,8 @@ def silent_wav(seconds: float = 0.2, rate: int = 16_000) -> bytes:
 
 def put_objects(endpoint: str, count: int) -> float:
     s3, body = s3_client(endpoint), silent_wav()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average at start {load} (2 cores: figures are only comparable on a quiet machine)")
     began = time.perf_counter()
     with ThreadPoolExecutor(16) as pool:
         keys = (f"night/call-{i:06d}.wav" for i in range(count))
@@ -100,6 +102,12 @@ def raw_copies(endpoint: str, count: int) -> float:
         s3.copy_object(Bucket=STORE_BUCKET, Key=f"raw/{i}.wav",
                        CopySource={"Bucket": SOURCE_BUCKET, "Key": key})  # fmt: skip
     return count / (time.perf_counter() - began)
+
+
+def stored_objects(endpoint: str) -> int:
+    """Objects in the deployment's store (the imported copies), listed from moto."""
+    pages = s3_client(endpoint).get_paginator("list_objects_v2")
+    return sum(p.get("KeyCount", 0) for p in pages.paginate(Bucket=STORE_BUCKET, Prefix="blobs/"))
 
 
 def create_import(base: str, key: str, name: str) -> str:
@@ -245,6 +253,10 @@ def main() -> None:
         print(f"  jobs {jobs}, distinct item keys {distinct}, batch total {total}, objects {n}: "
               f"exactly one job per object (goal): {verdict(ok)}; batch {status}, "
               f"import_state done={state.get('done')} listed={state.get('listed')}")  # fmt: skip
+        copies = stored_objects(endpoint)
+        print(f"  copies in the store: {copies} for {2 * n} jobs of both batches; "
+              f"{copies - 2 * n} copies belong to no job (copied by the killed importer for a page "
+              f"it never saved)")  # fmt: skip
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"total bench time {time.perf_counter() - began:.1f} s; load average now {load}")
 

@@ -131,6 +131,8 @@ def run_singles(
         with lock:
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average at start {load} (2 cores: figures are only comparable on a quiet machine)")
     began = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(post, files))
