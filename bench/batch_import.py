@@ -82,8 +82,6 @@ def silent_wav(seconds: float = 0.2, rate: int = 16_000) -> bytes:
 
 def put_objects(endpoint: str, count: int) -> float:
     s3, body = s3_client(endpoint), silent_wav()
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"load average at start {load} (2 cores: figures are only comparable on a quiet machine)")
     began = time.perf_counter()
     with ThreadPoolExecutor(16) as pool:
         keys = (f"night/call-{i:06d}.wav" for i in range(count))
@@ -168,6 +166,8 @@ def main() -> None:
     cleanup_on_sigterm()
     from schemas.tenant import BatchPolicy, TenantConfig
 
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average at start {load} (2 cores: figures are only comparable on a quiet machine)")
     began = time.perf_counter()
     n = args.objects
     with ExitStack() as stack:

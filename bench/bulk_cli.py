@@ -131,8 +131,6 @@ def run_singles(
         with lock:
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"load average at start {load} (2 cores: figures are only comparable on a quiet machine)")
     began = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(post, files))
@@ -143,6 +141,8 @@ def main() -> None:
     args = parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
     cleanup_on_sigterm()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average at start {load} (2 cores: figures are only comparable on a quiet machine)")
     began = time.perf_counter()
     n = args.files
     with ExitStack() as stack:
