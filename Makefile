@@ -52,6 +52,9 @@ bench: $(STAMP) ## Run the benchmarks in bench/ and print their figures
 	$(BIN)/python bench/local_pipeline.py
 	$(BIN)/python bench/providers.py
 	$(BIN)/python bench/batches.py
+	$(BIN)/python bench/batch_fairness.py
+	$(BIN)/python bench/batch_import.py
+	$(BIN)/python bench/bulk_cli.py
 
 samples: ## Re-synthesize the sample calls (needs espeak-ng and sox)
 	bash samples/make_samples.sh
