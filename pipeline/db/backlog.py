@@ -89,7 +89,9 @@ def current_demand(session: Session, settings: Settings, *, now: datetime) -> li
     """Every tenant with unfinished batch work, from the batches' counters (no scan of jobs).
 
     A tenant outside its processing window keeps its in-flight count (it still uses capacity)
-    but asks for nothing.
+    but asks for nothing. Items parked on a Gemini batch job hold no slot anywhere (the provider
+    works on them for hours), so they do not count as in flight: a night on the Batch API is
+    submitted at the pace of the workers, not of Gemini's batch turnaround.
     """
     running = Batch.total - Batch.backlog - Batch.completed - Batch.failed - Batch.cancelled
     rows = session.execute(
@@ -98,6 +100,7 @@ def current_demand(session: Session, settings: Settings, *, now: datetime) -> li
         .group_by(Batch.tenant_id)
     ).all()
     configs = _configs(session, [str(r[0]) for r in rows])
+    parked = parked_analyses(session)
     demands = []
     for tenant_id, waiting, in_flight in rows:
         config = configs.get(tenant_id, TenantConfig())
@@ -107,13 +110,28 @@ def current_demand(session: Session, settings: Settings, *, now: datetime) -> li
             Demand(
                 tenant_id=tenant_id,
                 waiting=int(waiting or 0) if open_now else 0,
-                in_flight=int(in_flight or 0),
+                in_flight=max(int(in_flight or 0) - parked.get(tenant_id, 0), 0),
                 cap=policy.max_in_flight or settings.batch_tenant_max_in_flight,
                 weight=policy.weight,
                 lanes=lanes_of(config, settings),
             )
         )
     return demands
+
+
+def parked_analyses(session: Session) -> dict[str, int]:
+    """Per tenant, batch items whose analysis waits on a provider batch job (step `waiting`)."""
+    rows = session.execute(
+        select(Job.tenant_id, func.count())
+        .join(JobStep, JobStep.job_id == Job.id)
+        .where(
+            JobStep.state == "waiting",
+            JobStep.stage == Stage.ANALYZE.value,
+            Job.batch_id.is_not(None),
+        )
+        .group_by(Job.tenant_id)
+    ).all()
+    return {str(tenant_id): int(n) for tenant_id, n in rows}
 
 
 def release(session: Session, tenant_id: str, n: int, *, now: datetime) -> list[str]:

@@ -270,3 +270,28 @@ def test_a_retried_item_submits_its_provider_job_anew_and_completions_add_up_the
 
     with sessions() as session:
         assert provider_checks.submission(session, failing, Stage.ANALYZE) is None
+
+
+def test_items_parked_on_a_provider_batch_job_free_their_slot(
+    client: FlaskClient, tenant: TenantKey, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    from pipeline.db import jobs as job_repo
+    from schemas.common import Stage
+
+    batch = create(client, tenant)
+    ids = [
+        i["job_id"]
+        for i in add(client, tenant, batch["id"], [{"transcript": TURNS}] * 4).json["items"]
+    ]
+    capped = settings.model_copy(update={"batch_tenant_max_in_flight": 2})
+    with transaction(sessions) as session:
+        first = [j for j in backlog.release_due(session, capped, now=utcnow()) if j in ids]
+    assert len(first) == 2
+    with transaction(sessions) as session:  # nothing more while both hold their slots
+        assert not set(backlog.release_due(session, capped, now=utcnow())) & set(ids)
+    with transaction(sessions) as session:  # both now wait on Gemini batch jobs
+        for job_id in first:
+            job_repo.get_step(session, job_id, Stage.ANALYZE).state = "waiting"
+    with transaction(sessions) as session:
+        second = set(backlog.release_due(session, capped, now=utcnow())) & set(ids)
+    assert second == set(ids) - set(first)
