@@ -15,6 +15,9 @@ Printed, each with its goal:
 
     cd /work/wt-bench && /work/main/.venv/bin/python bench/batch_fairness.py             # 400 items
     cd /work/wt-bench && /work/main/.venv/bin/python bench/batch_fairness.py --items 100 # quick
+
+The environment reaches the API and the worker: `OMP_NUM_THREADS=1 ... batch_fairness.py` runs
+torch (the local analyzer's encoder) with one thread per worker process instead of one per core.
 """
 
 from __future__ import annotations
