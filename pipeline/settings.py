@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     )
     whisper_model: str | None = Field(default=None, description="Path; default: bundled tiny.en")
     whisper_threads: int = 0  # 0: CTranslate2 decides
+    torch_threads: int = Field(
+        default=1, ge=1, description="Torch CPU threads per worker process (local models)"
+    )
     log_level: str = "INFO"
     public_base_url: str | None = None
     visibility_timeout_s: int = 3600

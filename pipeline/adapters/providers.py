@@ -46,14 +46,18 @@ def async_transcriber_from_settings(settings: Settings) -> AsyncTranscriber:
 
 def separator_from_settings(settings: Settings) -> SpeakerSeparator:
     from pipeline.adapters.local_diarize import ResemblyzerSeparator
+    from pipeline.adapters.torch_threads import limit_torch_threads
 
+    limit_torch_threads(settings.torch_threads)
     return ResemblyzerSeparator()
 
 
 def analyzer_from_settings(settings: Settings, name: str) -> Analyzer:
     if name == "local":
         from pipeline.adapters.local_analysis import LocalAnalyzer
+        from pipeline.adapters.torch_threads import limit_torch_threads
 
+        limit_torch_threads(settings.torch_threads)
         return LocalAnalyzer()
     if name == "gemini":
         if settings.gemini_api_key is None:
