@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -157,3 +158,22 @@ def scalar(conn: psycopg.Connection[Any], sql: str, params: tuple[Any, ...] = ()
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
+
+
+def announce_load() -> float:
+    """Print the load average (figures compare only on a quiet machine); the run's start time."""
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average at start {load} (2 cores: figures are only comparable on a quiet machine)")
+    return time.perf_counter()
+
+
+def bench_redis(stack: ExitStack, given: str | None) -> str:
+    """The Redis URL to use (a claimed private database unless one is given), set as REDIS_URL."""
+    from tests.support.services import claim_redis_db, release_redis_db
+
+    url = given
+    if url is None:
+        url = claim_redis_db()
+        stack.callback(release_redis_db, url)
+    os.environ["REDIS_URL"] = url
+    return url

@@ -38,6 +38,8 @@ import requests
 from _stack import (
     ALL_QUEUES,
     Tenant,
+    announce_load,
+    bench_redis,
     connect,
     make_tenant,
     service_env,
@@ -47,8 +49,6 @@ from _stack import (
     worker_cmd,
 )
 from _support import cleanup_on_sigterm, migrated_database, private_redis
-
-from tests.support.services import claim_redis_db, release_redis_db
 
 LATENCY_GOAL = 1.5  # loaded p95 / idle p95 ≤
 THROUGHPUT_GOAL = 0.8  # loaded items/s / solo items/s ≥
@@ -187,15 +187,9 @@ def main() -> None:
     args = parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
     cleanup_on_sigterm()
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"load average at start {load} (2 cores: figures are only comparable on a quiet machine)")
-    began = time.perf_counter()
+    began = announce_load()
     with ExitStack() as stack:
-        redis_url = args.redis_url
-        if redis_url is None:
-            redis_url = claim_redis_db()
-            stack.callback(release_redis_db, redis_url)
-        os.environ["REDIS_URL"] = redis_url
+        redis_url = bench_redis(stack, args.redis_url)
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-fairness-")))
         stack.enter_context(private_redis(redis_url))
         db_url = stack.enter_context(migrated_database())

@@ -37,6 +37,8 @@ from typing import Any
 
 import requests
 from _stack import (
+    announce_load,
+    bench_redis,
     connect,
     make_tenant,
     s3_client,
@@ -49,8 +51,6 @@ from _stack import (
     worker_cmd,
 )
 from _support import cleanup_on_sigterm, migrated_database, private_redis
-
-from tests.support.services import claim_redis_db, release_redis_db
 
 SOURCE_BUCKET = "acme-exports"
 STORE_BUCKET = "callintel"
@@ -166,16 +166,10 @@ def main() -> None:
     cleanup_on_sigterm()
     from schemas.tenant import BatchPolicy, TenantConfig
 
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"load average at start {load} (2 cores: figures are only comparable on a quiet machine)")
-    began = time.perf_counter()
+    began = announce_load()
     n = args.objects
     with ExitStack() as stack:
-        redis_url = args.redis_url
-        if redis_url is None:
-            redis_url = claim_redis_db()
-            stack.callback(release_redis_db, redis_url)
-        os.environ["REDIS_URL"] = redis_url
+        redis_url = bench_redis(stack, args.redis_url)
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-import-")))
         stack.enter_context(private_redis(redis_url))
         db_url = stack.enter_context(migrated_database())

@@ -37,6 +37,8 @@ from pathlib import Path
 import psutil
 import requests
 from _stack import (
+    announce_load,
+    bench_redis,
     connect,
     make_tenant,
     scalar,
@@ -46,8 +48,6 @@ from _stack import (
     verdict,
 )
 from _support import ROOT, base_env, cleanup_on_sigterm, migrated_database, private_redis
-
-from tests.support.services import claim_redis_db, release_redis_db
 
 BUCKET = "callintel"
 
@@ -141,16 +141,10 @@ def main() -> None:
     args = parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
     cleanup_on_sigterm()
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"load average at start {load} (2 cores: figures are only comparable on a quiet machine)")
-    began = time.perf_counter()
+    began = announce_load()
     n = args.files
     with ExitStack() as stack:
-        redis_url = args.redis_url
-        if redis_url is None:
-            redis_url = claim_redis_db()
-            stack.callback(release_redis_db, redis_url)
-        os.environ["REDIS_URL"] = redis_url
+        redis_url = bench_redis(stack, args.redis_url)
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-bulk-")))
         size = write_wavs(tmp / "night", n)
         files = sorted((tmp / "night").iterdir())
