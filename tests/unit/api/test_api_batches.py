@@ -295,3 +295,14 @@ def test_items_parked_on_a_provider_batch_job_free_their_slot(
     with transaction(sessions) as session:
         second = set(backlog.release_due(session, capped, now=utcnow())) & set(ids)
     assert second == set(ids) - set(first)
+
+
+def test_an_over_long_line_is_rejected_and_the_next_one_added(
+    client: FlaskClient, tenant: TenantKey
+) -> None:
+    batch = create(client, tenant)
+    huge = json.dumps({"transcript": "Agent: " + "x" * (1024 * 1024 + 10)})
+    body = add(client, tenant, batch["id"], [huge, {"transcript": TURNS}]).json
+    assert body is not None
+    assert [(r["line"], r["code"]) for r in body["rejected"]] == [(1, "line_too_long")]
+    assert [i["line"] for i in body["items"]] == [2]
