@@ -13,8 +13,8 @@ Printed, each with its goal:
 - B's p50 / p95 latency idle vs loaded, ratio loaded p95 / idle p95 (goal ≤ 1.5);
 - A's items/s solo vs while B submits, ratio (goal ≥ 0.8).
 
-    cd /work/wt-bench && /work/main/.venv/bin/python bench/batch_fairness.py             # 400 items
-    cd /work/wt-bench && /work/main/.venv/bin/python bench/batch_fairness.py --items 100 # quick
+    .venv/bin/python bench/batch_fairness.py             # 400 items
+    .venv/bin/python bench/batch_fairness.py --items 100 # quick
 
 The environment reaches the API and the worker: `OMP_NUM_THREADS=1 ... batch_fairness.py` runs
 torch (the local analyzer's encoder) with one thread per worker process instead of one per core.

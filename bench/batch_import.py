@@ -15,8 +15,8 @@ not run (at most one is released, to a queue nobody consumes). Printed:
    and a new worker with beat starts, whose `maintenance.resume_imports` sweep (every 30 s)
    resends the import. Goal: jobs == distinct item keys == objects (exactly one job per object).
 
-    cd /work/wt-bench && /work/main/.venv/bin/python bench/batch_import.py                   # 2,000
-    cd /work/wt-bench && /work/main/.venv/bin/python bench/batch_import.py --objects 10000   # the issue's size
+    .venv/bin/python bench/batch_import.py                   # 2,000
+    .venv/bin/python bench/batch_import.py --objects 10000   # the issue's size
 """
 
 from __future__ import annotations

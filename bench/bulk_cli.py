@@ -14,8 +14,8 @@ of 16 kHz noise, all different) are written into a temp folder first. Printed:
 - the ratio bulk files/s / single files/s (no goal was stated; for reference), and the API's CPU
   seconds per 1,000 files for each.
 
-    cd /work/wt-bench && /work/main/.venv/bin/python bench/bulk_cli.py                 # 2,000 files
-    cd /work/wt-bench && /work/main/.venv/bin/python bench/bulk_cli.py --files 200     # quick
+    .venv/bin/python bench/bulk_cli.py                 # 2,000 files
+    .venv/bin/python bench/bulk_cli.py --files 200     # quick
 """
 
 from __future__ import annotations
