@@ -23,16 +23,17 @@ from pathlib import Path
 
 import _support  # noqa: F401 - puts the repository on sys.path
 
-from pipeline import runner
+from pipeline import runner, submission
 from pipeline.context import build_context
-from pipeline.db import jobs
 from pipeline.db.migrate import upgrade
 from pipeline.db.session import transaction
 from pipeline.db.tenants import create_tenant
 from pipeline.ids import new_id
 from pipeline.settings import Settings
+from pipeline.submission import Item, Submitter
 from schemas.common import STAGES, InputKind, Stage
 from schemas.envelope import JobEnvelope, JobInput
+from schemas.tenant import TenantConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = [ROOT / "samples" / "stereo.wav", ROOT / "samples" / "mono.wav"]
@@ -52,20 +53,18 @@ def one_run(ctx: object, tenant_id: str, sample: Path) -> dict[Stage, float]:
     job_id = new_id("job")
     key = f"tenants/{tenant_id}/jobs/{job_id}/input.wav"
     ctx.blobs.put_bytes(key, data, content_type="audio/wav")
-    envelope = JobEnvelope(
-        job_id=job_id,
-        tenant_id=tenant_id,
-        input=JobInput(
-            kind=InputKind.AUDIO,
-            blob_key=key,
-            sha256=hashlib.sha256(data).hexdigest(),
-            content_type="audio/wav",
-            bytes=len(data),
-            format="wav",
-        ),
+    stored = JobInput(
+        kind=InputKind.AUDIO,
+        blob_key=key,
+        sha256=hashlib.sha256(data).hexdigest(),
+        content_type="audio/wav",
+        bytes=len(data),
+        format="wav",
     )
+    submitter = Submitter(tenant_id, TenantConfig(), 0)  # as POST /v1/jobs submits, no HTTP
     with transaction(ctx.sessions) as session:
-        jobs.create_job(session, envelope, external_id=None, call_type=None, metadata={})
+        job = submission.submit(session, ctx.settings, submitter, Item(job_id, stored))
+        envelope = JobEnvelope.model_validate(job.envelope)
     times: dict[Stage, float] = {}
     current: JobEnvelope | None = envelope
     for stage in STAGES:
