@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+from _stack import start_moto as start_moto_server
 from _support import (
     DEFAULT_REDIS_URL,
     RssSampler,
@@ -311,22 +312,9 @@ def report(store: Store, label: str, size: int, m: Measured, database_url: str) 
 
 
 def start_moto(stack: ExitStack, tmp: Path) -> Store:
-    port = free_port()
-    log = tmp / "moto.log"
-    proc = stack.enter_context(
-        spawn(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            env=base_env(),
-            log=log,
-        )
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    wait_http_ok(f"{endpoint}/moto-api/", timeout=60, proc=proc, log=log)
-    from pipeline.adapters.s3 import S3BlobStore  # boto3 lives behind the adapter
-
-    store = S3BlobStore(bucket=BUCKET, endpoint_url=endpoint, region="us-east-1")
-    store.client.create_bucket(Bucket=BUCKET)
-    return Store("s3", f"s3://{BUCKET}/blobs", endpoint, server_log=log)
+    """moto's S3 server (bench/_stack.py) with our bucket, as the store under test."""
+    endpoint = start_moto_server(stack, tmp, BUCKET)
+    return Store("s3", f"s3://{BUCKET}/blobs", endpoint, server_log=tmp / "moto.log")
 
 
 def start_api(
