@@ -11,11 +11,12 @@ import json
 import logging
 import os
 
-from tests.support.services import claim_redis_db, release_redis_db
+from tests.support.services import claim_redis_db, ensure_test_services, release_redis_db
 
 # Test modules import helpers from this file, which then runs a second time under another module
 # name: claim once per process, or the second run would switch REDIS_URL under Celery's feet.
 if "CALLINTEL_TEST_REDIS_URL" not in os.environ:
+    ensure_test_services()  # the machine's PostgreSQL and Redis, or embedded ones started here
     os.environ["CALLINTEL_TEST_REDIS_URL"] = claim_redis_db()
     atexit.register(release_redis_db, os.environ["CALLINTEL_TEST_REDIS_URL"])
 os.environ["REDIS_URL"] = os.environ["CALLINTEL_TEST_REDIS_URL"]

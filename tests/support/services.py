@@ -1,12 +1,19 @@
-"""Real services for tests: a private PostgreSQL database, a Redis database, moto's S3 server, workers."""
+"""Real services for tests: a private PostgreSQL database, a Redis database, moto's S3 server, workers.
+
+PostgreSQL and Redis are the machine's (127.0.0.1:5432 and :6379) when they answer; otherwise, or
+with CALLINTEL_TEST_EMBEDDED=1, the session starts its own from the packages that carry them
+(pipeline/embedded_services.py) and they die with it.
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,17 +22,69 @@ from pathlib import Path
 
 import psycopg
 
+from pipeline.embedded_services import EmbeddedPostgres, EmbeddedRedis, free_port, port_answers
+
 ROOT = Path(__file__).resolve().parents[2]
-PG_ADMIN = os.environ.get("TEST_PG_ADMIN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+MACHINE_PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+MACHINE_REDIS = "redis://127.0.0.1:6379"
+_embedded: list[EmbeddedPostgres | EmbeddedRedis] = []  # kept referenced for the whole session
+_scratch_dirs: list[Path] = []
 
 
-def claim_redis_db(base_url: str = "redis://127.0.0.1:6379") -> str:
+def _want_embedded(port: int) -> bool:
+    return os.environ.get("CALLINTEL_TEST_EMBEDDED") == "1" or not port_answers(port)
+
+
+def ensure_test_services() -> None:
+    """Point TEST_PG_ADMIN and TEST_REDIS_BASE at servers that answer, starting embedded ones.
+
+    Idempotent per process tree: the variables, once set, are inherited and win.
+    """
+    if "TEST_PG_ADMIN" not in os.environ:
+        if _want_embedded(5432):
+            pg = EmbeddedPostgres(_scratch() / "pg", free_port(), durable=False)
+            pg.start()
+            _embedded.append(pg)
+            os.environ["TEST_PG_ADMIN"] = pg.admin_dsn
+        else:
+            os.environ["TEST_PG_ADMIN"] = MACHINE_PG_ADMIN
+    if "TEST_REDIS_BASE" not in os.environ:
+        if _want_embedded(6379):
+            server = EmbeddedRedis(_scratch() / "redis", free_port())
+            server.start()
+            _embedded.append(server)
+            os.environ["TEST_REDIS_BASE"] = server.url.removesuffix("/0")
+        else:
+            os.environ["TEST_REDIS_BASE"] = MACHINE_REDIS
+
+
+def _scratch() -> Path:
+    """A temporary folder for the embedded servers' data, removed after they stop at exit."""
+    if not _scratch_dirs:
+        _scratch_dirs.append(Path(tempfile.mkdtemp(prefix="callintel-test-services-")))
+        atexit.register(_stop_embedded)
+    return _scratch_dirs[0]
+
+
+def _stop_embedded() -> None:
+    for server in reversed(_embedded):
+        server.stop()
+    for folder in _scratch_dirs:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def pg_admin() -> str:
+    return os.environ.get("TEST_PG_ADMIN", MACHINE_PG_ADMIN)
+
+
+def claim_redis_db(base_url: str | None = None) -> str:
     """A Redis database number no other test session is using (a lock key per number in DB 0).
 
     Sessions run side by side (developers, CI, benchmarks) and each flushes its own database.
     """
     import redis
 
+    base_url = base_url or os.environ.get("TEST_REDIS_BASE", MACHINE_REDIS)
     client = redis.Redis.from_url(f"{base_url}/0")
     try:
         for number in range(1, 16):
@@ -45,25 +104,19 @@ def release_redis_db(url: str) -> None:
     client.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def postgres_database() -> Iterator[str]:
     """A fresh database on the machine's PostgreSQL, dropped afterwards; yields its SQLAlchemy URL."""
     name = f"callintel_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+    admin = pg_admin()
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    params = dict(p.split("=", 1) for p in PG_ADMIN.split())
+    params = dict(p.split("=", 1) for p in admin.split())
     url = f"postgresql+psycopg://{params['user']}@{params['host']}:{params['port']}/{name}"
     try:
         yield url
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
