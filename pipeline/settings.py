@@ -12,7 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
 
-    database_url: str = Field(default="sqlite:///var/callintel.db", description="SQLAlchemy URL")
+    database_url: str = Field(
+        default="postgresql+psycopg://postgres@127.0.0.1:55432/callintel",
+        description="SQLAlchemy URL (default: the embedded PostgreSQL that `make run` starts)",
+    )
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Celery broker")
     storage_url: str = Field(
         default="file://var/blobs", description="file://DIR or s3://BUCKET[/PREFIX]"
