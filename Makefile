@@ -31,7 +31,7 @@ run: $(STAMP) ## Run API, worker, beat and Flower on embedded defaults (no keys,
 worker: $(STAMP) ## Run one worker on all queues (uses REDIS_URL, DATABASE_URL, STORAGE_URL)
 	$(BIN)/callintel worker
 
-test: $(STAMP) ## Run the whole test suite (needs Redis on :6379 and PostgreSQL on :5432)
+test: $(STAMP) ## Run the whole test suite (machine PostgreSQL/Redis if they answer, else embedded ones)
 	$(BIN)/pytest
 
 test-fast: $(STAMP) ## Run the tests that need no worker process
@@ -55,6 +55,7 @@ bench: $(STAMP) ## Run the benchmarks in bench/ and print their figures
 	$(BIN)/python bench/batch_fairness.py
 	$(BIN)/python bench/batch_import.py
 	$(BIN)/python bench/bulk_cli.py
+	$(BIN)/python bench/startup.py
 
 samples: ## Re-synthesize the sample calls (needs espeak-ng and sox)
 	bash samples/make_samples.sh

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from api.bulk_cli import bulk
 from api.config_text import Format, InvalidConfig, config_yaml, parse_config
@@ -229,7 +230,8 @@ cli.add_command(bulk)
 
 
 def _sessions() -> sessionmaker[Session]:
-    return make_session_factory(make_engine(get_settings().database_url))
+    # One-shot commands keep no pool: each connection closes with its session.
+    return make_session_factory(make_engine(get_settings().database_url, poolclass=NullPool))
 
 
 def _tenant(session: Session, ref: str) -> Tenant:

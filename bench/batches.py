@@ -1,8 +1,7 @@
 """Bulk intake of a night's batch through the API: JSON Lines items per second, API memory, and
 the latency of a batch's status document.
 
-In one run, on PostgreSQL (a throwaway database) and on SQLite (a temp file), with the local blob
-store: a batch is created and N transcript items are POSTed as one `application/x-ndjson` body
+On PostgreSQL (a throwaway database), with the local blob store: a batch is created and N transcript items are POSTed as one `application/x-ndjson` body
 (sent as a stream), through the real Flask app in this process (no network in between, so the
 figure is the API's own cost). Printed, each with its goal:
 - items accepted per second (goal >= 1,000/s on PostgreSQL);
@@ -106,11 +105,6 @@ def main() -> None:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-batches-")))
         pg = stack.enter_context(migrated_database())
         run("postgresql", pg, items=args.items, singles=args.singles, tmp=tmp)
-        from pipeline.db.migrate import upgrade
-
-        sqlite = f"sqlite:///{tmp / 'bench.db'}"
-        upgrade(sqlite)
-        run("sqlite", sqlite, items=args.items, singles=args.singles, tmp=tmp)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Runs the five real stages in-process (`pipeline.runner.run_stage`, no Celery) on the committed
 samples: local Whisper, speaker separation for mono, role attribution, metrics + sentiment + the
-local analyzer, the rule engine, and persist (SQLite, local blob store). Each sample runs once to
+local analyzer, the rule engine, and persist (a throwaway PostgreSQL database, local blob store). Each sample runs once to
 load the models (reported apart) and then `--runs` times measured; the figure is the median.
 Prints seconds and RTF (stage time / audio duration) per stage, and the whole pipeline's RTF
 against the goal (≤ 0.15).
@@ -21,11 +21,10 @@ import time
 import wave
 from pathlib import Path
 
-import _support  # noqa: F401 - puts the repository on sys.path
+from _support import migrated_database  # also puts the repository on sys.path
 
 from pipeline import runner, submission
 from pipeline.context import build_context
-from pipeline.db.migrate import upgrade
 from pipeline.db.session import transaction
 from pipeline.db.tenants import create_tenant
 from pipeline.ids import new_id
@@ -80,9 +79,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="measured runs per sample (3)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    with tempfile.TemporaryDirectory(prefix="callintel-bench-") as tmp:
-        url = f"sqlite:///{tmp}/bench.db"
-        upgrade(url)
+    with tempfile.TemporaryDirectory(prefix="callintel-bench-") as tmp, migrated_database() as url:
         ctx = build_context(Settings(database_url=url, storage_url=f"file://{tmp}/blobs"))
         with transaction(ctx.sessions) as session:
             tenant_id = create_tenant(session, name="bench").id

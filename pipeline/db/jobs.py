@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, func, literal, select, update
+from sqlalchemy import Table, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from pipeline.db import batches
@@ -142,9 +142,7 @@ def finish_stage(
 
 def _elapsed_ms(started: Any, now: datetime, session: Session) -> Any:
     """Milliseconds from `started` to `now`, computed by the database (no read round trip)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.floor(func.extract("epoch", literal(now) - started) * 1000)
-    return func.cast((func.julianday(literal(now)) - func.julianday(started)) * 86400000, Integer)
+    return func.floor(func.extract("epoch", literal(now) - started) * 1000)
 
 
 def fail_job(

@@ -19,6 +19,4 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, *, revision: str = "head") -> None:
     """Bring the database at `url` to `revision`; idempotent."""
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), revision)

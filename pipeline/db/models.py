@@ -12,7 +12,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC everywhere: SQLite stores naive values, so attach UTC on the way out."""
+    """Timezone-aware UTC everywhere: a naive datetime is refused on the way in."""
 
     impl = DateTime(timezone=True)
     cache_ok = True

@@ -69,7 +69,7 @@ def put_config(
 ) -> int:
     """Store `config` as the tenant's new current version and return its number (1, 2, 3, …).
 
-    The tenant row is locked (SELECT … FOR UPDATE; SQLite serialises writers anyway), so two
+    The tenant row is locked (SELECT … FOR UPDATE), so two
     concurrent writers get consecutive versions; the primary key (tenant_id, version) is the
     backstop. Earlier versions are never rewritten. Raises PermanentError(`tenant_missing`).
     """

@@ -7,7 +7,7 @@ from the database and the bucket, never through the API under test.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -21,8 +21,9 @@ from werkzeug.test import TestResponse, encode_multipart
 
 from api.state import AppState
 from pipeline.db.models import Job
-from pipeline.settings import Settings
+from pipeline.settings import Settings, get_settings
 from tests.conftest import BUCKET, TenantKey
+from tests.support.services import postgres_database
 
 TEXT_TRANSCRIPT = "Agent: Thank you for calling, how can I help?\nCustomer: My bill is wrong."
 
@@ -103,3 +104,13 @@ def post_transcript(client: FlaskClient) -> PostTranscript:
         return job
 
     return post
+
+
+@pytest.fixture
+def empty_database_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database that DATABASE_URL names (the CLI reads its settings)."""
+    with postgres_database() as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        get_settings.cache_clear()
+        yield url
+        get_settings.cache_clear()

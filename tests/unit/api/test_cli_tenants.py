@@ -1,10 +1,9 @@
-"""`callintel tenants …` and `callintel keys …` on a fresh SQLite database: list, show, config
+"""`callintel tenants …` and `callintel keys …` on a fresh PostgreSQL database: list, show, config
 export/import/versions (YAML and JSON) and the key lifecycle (list, rotate, revoke)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ from click.testing import CliRunner, Result
 from api.cli import cli
 from pipeline.db.session import make_engine, make_session_factory
 from pipeline.db.tenants import tenant_for_key
-from pipeline.settings import get_settings
 
 CONFIG = """\
 context:
@@ -26,13 +24,10 @@ defaults: {language: en}
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    get_settings.cache_clear()
+def db_url(empty_database_url: str) -> str:
+    """A fresh database, migrated by the CLI, that DATABASE_URL names."""
     assert CliRunner().invoke(cli, ["db", "upgrade"]).exit_code == 0
-    yield url
-    get_settings.cache_clear()
+    return empty_database_url
 
 
 def run(*args: str) -> Result:
@@ -50,7 +45,7 @@ def key_works(url: str, secret: str) -> bool:
         engine.dispose()
 
 
-def test_list_and_show(sqlite_url: str) -> None:
+def test_list_and_show(db_url: str) -> None:
     tenant_id = run("tenants", "create", "Acme").output.strip()
     run("tenants", "create", "Globex")
     secret = run("keys", "create", "Acme", "--name", "ops").output.strip()
@@ -65,7 +60,7 @@ def test_list_and_show(sqlite_url: str) -> None:
     assert missing.exit_code != 0 and "no tenant" in missing.output
 
 
-def test_config_import_export_round_trip_and_versions(sqlite_url: str, tmp_path: Path) -> None:
+def test_config_import_export_round_trip_and_versions(db_url: str, tmp_path: Path) -> None:
     run("tenants", "create", "Acme")
     source = tmp_path / "acme.yaml"
     source.write_text(CONFIG)
@@ -98,7 +93,7 @@ def test_config_import_export_round_trip_and_versions(sqlite_url: str, tmp_path:
     )
 
 
-def test_an_invalid_file_is_refused_with_its_locations(sqlite_url: str, tmp_path: Path) -> None:
+def test_an_invalid_file_is_refused_with_its_locations(db_url: str, tmp_path: Path) -> None:
     run("tenants", "create", "Acme")
     bad = tmp_path / "bad.yaml"
     bad.write_text("dedupe: always\ncontext: {risk_trigers: [x]}\n")
@@ -108,7 +103,7 @@ def test_an_invalid_file_is_refused_with_its_locations(sqlite_url: str, tmp_path
     assert run("tenants", "config", "versions", "Acme").output == ""
 
 
-def test_keys_list_rotate_revoke(sqlite_url: str) -> None:
+def test_keys_list_rotate_revoke(db_url: str) -> None:
     run("tenants", "create", "Acme")
     old = run("keys", "create", "Acme", "--name", "ops").output.strip()
     (line,) = run("keys", "list", "Acme").output.splitlines()
@@ -117,7 +112,7 @@ def test_keys_list_rotate_revoke(sqlite_url: str) -> None:
     assert old not in line
 
     new = run("keys", "rotate", "Acme", key_id).stdout.strip()
-    assert new != old and key_works(sqlite_url, new) and key_works(sqlite_url, old)
+    assert new != old and key_works(db_url, new) and key_works(db_url, old)
     expires = {
         row.split("\t")[0]: row.split("\t")[5]
         for row in run("keys", "list", "Acme").output.splitlines()
@@ -126,21 +121,21 @@ def test_keys_list_rotate_revoke(sqlite_url: str) -> None:
 
     new_id = next(k for k in expires if k != key_id)
     run("keys", "revoke", "Acme", new_id)
-    assert not key_works(sqlite_url, new)
-    assert key_works(sqlite_url, old)  # still inside its overlap
+    assert not key_works(db_url, new)
+    assert key_works(db_url, old)  # still inside its overlap
     unknown = CliRunner().invoke(cli, ["keys", "revoke", "Acme", "key_nope"])
     assert unknown.exit_code != 0 and "no key" in unknown.output
 
 
-def test_rotation_with_no_overlap_stops_the_old_key(sqlite_url: str) -> None:
+def test_rotation_with_no_overlap_stops_the_old_key(db_url: str) -> None:
     run("tenants", "create", "Acme")
     old = run("keys", "create", "Acme").output.strip()
     key_id = run("keys", "list", "Acme").output.split("\t")[0]
     run("keys", "rotate", "Acme", key_id, "--overlap-hours", "0")
-    assert not key_works(sqlite_url, old)
+    assert not key_works(db_url, old)
 
 
-def test_the_readme_example_config_imports(sqlite_url: str, tmp_path: Path) -> None:
+def test_the_readme_example_config_imports(db_url: str, tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     section = readme.split("## Tenant configuration and keys", 1)[1].split("\n## ", 1)[0]
     example = section.split("```yaml\n", 1)[1].split("```", 1)[0]

@@ -1,4 +1,4 @@
-"""A consumer's earlier calls from job metadata, on PostgreSQL (JSONB) and SQLite (JSON): per tenant only."""
+"""A consumer's earlier calls from job metadata, on PostgreSQL (JSONB): per tenant only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The migrations build exactly what the models declare, on PostgreSQL and SQLite, and round-trip.
+"""The migrations build exactly what the models declare, on PostgreSQL, and round-trip.
 
 One check over the whole schema, so every migration (and every model change without one) is
 covered, instead of one filtered comparison per migration.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -137,22 +136,6 @@ def test_concurrent_writers_on_postgresql_get_distinct_versions(
     assert results == {"first": 1, "second": 2}
     with sessions() as session:
         assert [h.author for h in list_versions(session, tenant_id)] == ["first", "second"]
-
-
-def test_put_config_works_on_sqlite(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url)
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-    try:
-        tenant_id = new_tenant(factory)
-        for expected in (1, 2):
-            with transaction(factory) as session:
-                assert put_config(session, tenant_id, config("x"), author="t") == expected
-        with factory() as session:
-            assert load_config(session, tenant_id, version=1).config == config("x")
-    finally:
-        engine.dispose()
 
 
 def test_migration_records_existing_configs_and_round_trips(empty_url: str) -> None:

@@ -1,8 +1,6 @@
-"""Migration 0002_webhooks builds exactly what the webhook models declare, on PostgreSQL and SQLite."""
+"""Migration 0002_webhooks builds exactly what the webhook models declare, on PostgreSQL."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from sqlalchemy import inspect
 
@@ -12,8 +10,8 @@ from pipeline.db.session import make_engine
 TABLES = {"webhook_endpoints", "webhook_callback_secrets", "webhook_deliveries", "webhook_attempts"}
 
 
-def test_sqlite_upgrade_builds_the_tables(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+def test_upgrade_builds_the_tables(empty_url: str) -> None:
+    url = empty_url
     upgrade(url)
     engine = make_engine(url)
     try:
