@@ -6,6 +6,7 @@ joined with short pauses into one 16 kHz mono WAV, so the truth timeline is exac
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import wave
 from collections.abc import Sequence
@@ -23,6 +24,10 @@ VOICES = {
 }
 # -R: repeatable (fixed seeds), -D: no dither, so the output depends only on the input.
 SOX = ("sox", "-R", "-D")
+# The synthesizers are Debian packages, not Python ones: `.ci/run` installs them; on a laptop
+# without them the tests that speak are skipped with this reason rather than failing.
+MISSING = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
+NEEDS_TOOLS = f"needs {' and '.join(MISSING)} (apt install espeak-ng sox)"
 PCM = ("-r", str(RATE), "-b", "16", "-e", "signed-integer", "-c", "1")
 
 

@@ -18,7 +18,17 @@ from pipeline.ports import SpeakerSeparator
 from pipeline.stages.diarize import attribute
 from schemas.common import Role
 from schemas.transcript import RawTranscript, Segment, Transcript, Word
-from tests.support.synth import CUSTOMER_FIRST, SUPPORT_CALL, TruthTurn, role_at, synth_call
+from tests.support.synth import (
+    CUSTOMER_FIRST,
+    MISSING,
+    NEEDS_TOOLS,
+    SUPPORT_CALL,
+    TruthTurn,
+    role_at,
+    synth_call,
+)
+
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=NEEDS_TOOLS)
 
 SAMPLES = Path(__file__).resolve().parents[4] / "samples"
 CHANNEL_MAP = {0: Role.AGENT, 1: Role.CUSTOMER}
