@@ -37,15 +37,28 @@ EMBEDDED_PG_PORT = 55432  # `make run`'s server; the default DATABASE_URL names 
 
 
 def free_port(preferred: int = 0) -> int:
-    """`preferred` if nothing listens there, else a port the kernel picks."""
-    if preferred:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", preferred)) != 0:
-                return preferred
+    """`preferred` if a server could bind it now, else a port the kernel picks.
+
+    A bind is tried, not a connection: a port can be taken without anything listening on it, by
+    the local end of a client connection (the preferred ports lie in the kernel's ephemeral range,
+    so a busy test session's connections do land on them now and then).
+    """
+    if preferred and _bindable(preferred):
+        return preferred
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers themselves do
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
