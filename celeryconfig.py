@@ -1,4 +1,4 @@
-"""Celery settings (see ../RELIABILITY.md in the design notes and README "Reliability").
+"""Celery settings (see README "Reliability" and docs/recovery.md).
 
 Values that depend on the environment (broker URL, time limits) come from pipeline.settings.
 """
@@ -27,10 +27,24 @@ broker_connection_retry_on_startup = True
 task_soft_time_limit = _s.stage_soft_limit_s
 task_time_limit = _s.stage_hard_limit_s
 # Redelivery timer at least twice the longest hard limit, or a slow task runs twice at once.
-_transport = {"visibility_timeout": _s.visibility_timeout_s}
+# Broker I/O is bounded: a frozen broker fails a call within the socket timeouts instead of hanging
+# it, and a publish that fails is left to the outbox sweep (docs/recovery.md). The API publishes
+# with a shorter timeout of its own (`publish_timeout_s`, workers/app.py `bound_publishing`).
+_transport = {
+    "visibility_timeout": _s.visibility_timeout_s,
+    "socket_timeout": _s.broker_timeout_s,
+    "socket_connect_timeout": _s.broker_timeout_s,
+}
 broker_transport_options = _transport
 result_backend_transport_options = _transport
 visibility_timeout = _s.visibility_timeout_s
+broker_connection_timeout = _s.broker_timeout_s
+task_publish_retry_policy = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 
 task_default_queue = "default"
 task_routes = {
@@ -47,9 +61,11 @@ task_routes = {
 beat_schedule = {
     # Batch items wait in the database; this releases them fairly across tenants, up to the caps.
     "release-backlog": {"task": "maintenance.release_backlog", "schedule": _s.scheduler_tick_s},
+    # Publishes what a writer could not (the broker was down, or it crashed after its commit).
     "outbox-sweep": {"task": "maintenance.relay_outbox", "schedule": _s.outbox_sweep_s},
     # A server-side import whose task was lost resumes after its lease (pipeline/batch_import.py).
     "resume-imports": {"task": "maintenance.resume_imports", "schedule": 30.0},
+    # Re-drives every unfinished job whose next action is overdue (docs/recovery.md).
     "reap-stuck-jobs": {"task": "maintenance.reap_stuck_jobs", "schedule": _s.reaper_interval_s},
     "purge-idempotency-keys": {
         "task": "maintenance.purge_idempotency_keys",

@@ -9,6 +9,7 @@ from flask import Flask, request
 
 from pipeline.logs import configure_logging
 from pipeline.settings import Settings, get_settings
+from workers.app import bound_publishing
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -43,6 +44,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         if request.mimetype == "application/json":
             request.max_content_length = settings.max_json_bytes
 
+    # Submissions publish right after their commit: bounded, so a frozen broker cannot hang them.
+    bound_publishing(settings.publish_timeout_s)
     state.init_app(app, settings)
     problems.init_app(app)
     app.register_blueprint(health.bp)

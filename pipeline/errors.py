@@ -2,6 +2,7 @@
 
 PipelineError            (code: stable, machine-readable)
 ├── TransientError       retried with backoff (timeouts, 429, 5xx, a storage blip)
+│   ├── DatabaseUnavailable  an outage: retried without end, outside the job's retry budget
 │   └── NotReady         a provider is still working: check again after `retry_after_s`
 └── PermanentError       fails the job at once with its code
     ├── InvalidAudio     the input is not decodable audio (invalid_audio)
@@ -25,6 +26,12 @@ class PipelineError(Exception):
 
 class TransientError(PipelineError):
     code = "transient_error"
+
+
+class DatabaseUnavailable(TransientError):
+    """The database is unreachable, locked or deadlocked: an outage, not the job's fault."""
+
+    code = "database_unavailable"
 
 
 class NotReady(TransientError):

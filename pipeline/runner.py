@@ -8,20 +8,26 @@ poison input that kills its worker cannot loop forever.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session
 
 from pipeline import artifacts
 from pipeline.context import Context
 from pipeline.db import jobs, provider_checks
 from pipeline.db.models import utcnow
 from pipeline.db.session import transaction
-from pipeline.errors import NotReady, TransientError
+from pipeline.errors import DatabaseUnavailable, NotReady
 from pipeline.stages import StageOutput, analyze, diarize, persist, score, transcribe
-from schemas.common import JobStatus, Stage
+from schemas.common import STAGES, JobStatus, Stage
 from schemas.envelope import JobEnvelope
 
 log = logging.getLogger(__name__)
@@ -38,35 +44,53 @@ STAGE_RUNNERS: dict[Stage, Callable[[JobEnvelope, Context], StageOutput]] = {
 }
 
 
+@dataclass(frozen=True)
+class Advanced:
+    """A stage is done: the envelope it leaves, and its committed hand-off to the next stage (an
+    outbox row the caller publishes, then marks), if there is a next stage."""
+
+    envelope: JobEnvelope
+    handoff: jobs.Handoff | None
+    message_id: int | None
+
+
 def run_stage(
     stage: Stage, envelope: JobEnvelope, ctx: Context, *, retries: int = 0
-) -> JobEnvelope | None:
-    """Run `stage`; return the envelope for the next stage, or None when the job must stop here.
+) -> Advanced | None:
+    """Run `stage`; return what it leaves for the next stage, or None when the job stops here.
 
     `retries` counts the deliberate retries behind this run (see `jobs.begin_stage`). Raises
     PipelineError subclasses only: a database that is unreachable, locked or deadlocked is a
-    TransientError like any other passing fault. The caller decides retry or failure.
+    DatabaseUnavailable (a TransientError). The caller decides retry or failure.
     """
     try:
         return _run_stage(stage, envelope, ctx, retries=retries)
     except TRANSIENT_DB_ERRORS as exc:
-        raise TransientError(f"database unavailable ({type(exc).__name__})") from exc
+        raise DatabaseUnavailable(f"database unavailable ({type(exc).__name__})") from exc
 
 
 def _run_stage(
     stage: Stage, envelope: JobEnvelope, ctx: Context, *, retries: int
-) -> JobEnvelope | None:
+) -> Advanced | None:
     key = artifacts.artifact_key(envelope, stage)
     done_before = stage is not Stage.PERSIST and ctx.blobs.exists(key)
+    settings = ctx.settings
     with transaction(ctx.sessions, durable=False) as session:
         job = jobs.lock_job(session, envelope.job_id)
         if job is None or JobStatus(job.status).terminal:
             return None
+        batch = job.batch_id is not None
         if done_before:
-            jobs.finish_stage(session, job.id, stage, provider=None, model=None)
-            return _advance(envelope, stage, key)
+            return _finish(
+                session, ctx, envelope, stage, key, batch=batch, provider=None, model=None
+            )
         start = jobs.begin_stage(
-            session, job, stage, max_attempts=ctx.settings.max_stage_attempts, retries=retries
+            session,
+            job,
+            stage,
+            max_attempts=settings.max_stage_attempts,
+            retries=retries,
+            deadlines=settings.deadlines,
         )
         if start.over_cap:
             message = f"gave up: the worker running this stage died {start.lost} times"
@@ -81,27 +105,130 @@ def _run_stage(
             return None
     began = time.perf_counter()
     try:
-        output = STAGE_RUNNERS[stage](envelope, ctx)
+        with HEARTBEAT.beating(ctx, envelope.job_id):
+            output = STAGE_RUNNERS[stage](envelope, ctx)
     except NotReady as exc:
-        _park(ctx, envelope, stage, after_s=exc.retry_after_s or ctx.settings.provider_recheck_s)
+        _park(ctx, envelope, stage, after_s=exc.retry_after_s or settings.provider_recheck_s)
         return None
     if stage is not Stage.PERSIST:
         artifacts.save(ctx.blobs, key, output.artifact)
     with transaction(ctx.sessions, durable=False) as session:
-        jobs.finish_stage(
-            session, envelope.job_id, stage, provider=output.provider, model=output.model
+        advanced = _finish(
+            session,
+            ctx,
+            envelope,
+            stage,
+            key,
+            batch=batch,
+            provider=output.provider,
+            model=output.model,
         )
     log.info(
         "stage done",
         extra={"job_id": envelope.job_id, "stage": stage.value, "ms": _ms_since(began)},
     )
-    return _advance(envelope, stage, key)
+    return advanced
+
+
+def _finish(
+    session: Session,
+    ctx: Context,
+    envelope: JobEnvelope,
+    stage: Stage,
+    key: str,
+    *,
+    batch: bool,
+    provider: str | None,
+    model: str | None,
+) -> Advanced:
+    """Mark `stage` done and commit its hand-off to the next stage in the same transaction."""
+    following = _advance(envelope, stage, key)
+    after = next_stage(stage)
+    handoff = jobs.Handoff(after, following, batch) if after else None
+    message_id = jobs.finish_stage(
+        session,
+        envelope.job_id,
+        stage,
+        provider=provider,
+        model=model,
+        handoff=handoff,
+        claim_s=ctx.settings.outbox_claim_s,
+        deadlines=ctx.settings.deadlines,
+    )
+    return Advanced(following, handoff, message_id)
+
+
+def next_stage(stage: Stage) -> Stage | None:
+    """The stage after `stage` in the pipeline, None after the last."""
+    at = STAGES.index(stage) + 1
+    return STAGES[at] if at < len(STAGES) else None
+
+
+class Heartbeat:
+    """One thread per worker process extends the deadline of the stages running in it.
+
+    A stage's job must send a heartbeat within the running deadline; one that stops (its worker
+    was killed, or hung) is re-driven by the reaper. One UPDATE per period covers every stage
+    running in the process, whatever their number.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, int] = {}
+        self._ctx: Context | None = None
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    @contextmanager
+    def beating(self, ctx: Context, job_id: str) -> Iterator[None]:
+        with self._lock:
+            self._running[job_id] = self._running.get(job_id, 0) + 1
+            self._start(ctx)
+        try:
+            yield
+        finally:
+            with self._lock:
+                left = self._running.pop(job_id) - 1
+                if left:
+                    self._running[job_id] = left
+
+    def _start(self, ctx: Context) -> None:
+        self._ctx = ctx
+        alive = self._thread is not None and self._thread.is_alive()
+        if alive and self._pid == os.getpid():
+            return
+        # First use, or a forked child (threads do not survive a fork): start this process's own.
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._loop, name="stage-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            ctx = self._ctx
+            time.sleep(ctx.settings.heartbeat_s if ctx else 1.0)
+            with self._lock:
+                job_ids = list(self._running)
+            if ctx is not None and job_ids:
+                self._beat(ctx, job_ids)
+
+    @staticmethod
+    def _beat(ctx: Context, job_ids: list[str]) -> None:
+        try:
+            with transaction(ctx.sessions, durable=False) as session:
+                jobs.extend_deadline(session, job_ids, ctx.settings.deadlines.running(utcnow()))
+        except Exception:  # the database may be what is failing; the next beat tries again
+            log.warning("heartbeat not recorded", extra={"jobs": len(job_ids)}, exc_info=True)
+
+
+HEARTBEAT = Heartbeat()
 
 
 def _park(ctx: Context, envelope: JobEnvelope, stage: Stage, *, after_s: float) -> None:
     """A provider is still working: end this task cleanly and let the database schedule the check."""
     with transaction(ctx.sessions) as session:
-        at = provider_checks.schedule_check(session, envelope.job_id, stage, after_s=after_s)
+        at = provider_checks.schedule_check(
+            session, envelope.job_id, stage, after_s=after_s, deadlines=ctx.settings.deadlines
+        )
     log.info(
         "stage waits on its provider",
         extra={"job_id": envelope.job_id, "stage": stage.value, "check_at": at.isoformat()},
@@ -116,8 +243,11 @@ def fail(ctx: Context, envelope: JobEnvelope, stage: Stage, *, code: str, messag
             jobs.fail_job(session, job, stage, code=code, message=message, settings=ctx.settings)
 
 
-def note_retry(ctx: Context, envelope: JobEnvelope, stage: Stage, *, code: str) -> None:
-    """Show the retry on the step; best effort, since the database may be what is failing."""
+def note_retry(
+    ctx: Context, envelope: JobEnvelope, stage: Stage, *, code: str, retry_in_s: float
+) -> None:
+    """Show the retry on the step and push the job's deadline past it; best effort, since the
+    database may be what is failing."""
     try:
         with transaction(ctx.sessions, durable=False) as session:
             step = jobs.get_step(session, envelope.job_id, stage)
@@ -125,6 +255,8 @@ def note_retry(ctx: Context, envelope: JobEnvelope, stage: Stage, *, code: str) 
             job = jobs.lock_job(session, envelope.job_id)
             if job is not None:
                 job.updated_at = utcnow()
+                retry_at = job.updated_at + timedelta(seconds=retry_in_s)
+                job.next_action_at = ctx.settings.deadlines.queued(retry_at)
     except TRANSIENT_DB_ERRORS:
         log.warning("could not record the retry", extra={"job_id": envelope.job_id})
 

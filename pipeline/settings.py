@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """How long a job's next action may take before the reaper re-drives it (docs/recovery.md).
+
+    `queued_s` covers a stage that was published and waits in its queue (long enough for a nightly
+    queue, whose length the backlog scheduler caps); `running_s` a running stage that stopped
+    sending heartbeats (its worker died); heartbeats come every `heartbeat_s`.
+    """
+
+    queued_s: float = 900.0
+    running_s: float = 120.0
+    heartbeat_s: float = 30.0
+
+    def queued(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.queued_s)
+
+    def running(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.running_s)
+
+
+DEFAULT_DEADLINES = Deadlines()
 
 
 class Settings(BaseSettings):
@@ -84,10 +109,35 @@ class Settings(BaseSettings):
     stage_soft_limit_s: int = 900
     stage_hard_limit_s: int = 1200
     max_stage_attempts: int = 3
-    outbox_sweep_s: float = 10.0
-    reaper_interval_s: float = 60.0
-    silent_job_after_s: float = Field(
-        default=6 * 3600, description="Re-drive an unfinished job silent this long (lost message)"
+    # Recovery (docs/recovery.md): every unfinished job has a next action with a deadline.
+    outbox_sweep_s: float = Field(
+        default=5.0, gt=0, description="How often beat publishes outbox rows left unpublished"
+    )
+    outbox_claim_s: float = Field(
+        default=15.0, gt=0, description="A publisher holds an outbox row this long before the sweep"
+    )
+    reaper_interval_s: float = Field(default=30.0, gt=0, description="How often beat reaps")
+    queued_deadline_s: float = Field(
+        default=Deadlines.queued_s,
+        gt=0,
+        description="A published stage must start within this, or the job is re-driven",
+    )
+    running_deadline_s: float = Field(
+        default=Deadlines.running_s,
+        gt=0,
+        description="A running stage silent (no heartbeat) this long is re-driven",
+    )
+    heartbeat_s: float = Field(
+        default=Deadlines.heartbeat_s, gt=0, description="How often a running stage says it lives"
+    )
+    max_redrives: int = Field(
+        default=5, ge=1, description="Re-drives without progress before a job fails `stuck`"
+    )
+    broker_timeout_s: float = Field(
+        default=2.0, gt=0, description="Workers: socket connect/read timeout on the broker"
+    )
+    publish_timeout_s: float = Field(
+        default=0.5, gt=0, description="API: socket timeout of a publish; the outbox covers misses"
     )
     poll_after_s: int = Field(default=2, description="Retry-After sent while a job runs")
     # The backlog scheduler (docs/batches.md): batch items wait in the database until released.
@@ -131,6 +181,10 @@ class Settings(BaseSettings):
     webhook_lease_s: float = 120.0  # a claimed delivery whose task vanished is due again after
     webhook_allow_http: bool = False  # plain http:// URLs (development only)
     webhook_allow_loopback: bool = False  # test-only: lets tests reach a receiver on 127.0.0.1
+
+    @property
+    def deadlines(self) -> Deadlines:
+        return Deadlines(self.queued_deadline_s, self.running_deadline_s, self.heartbeat_s)
 
 
 @lru_cache(maxsize=1)

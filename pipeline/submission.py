@@ -83,6 +83,7 @@ def submit(
         callback_url=item.options.callback_url,
         batch_id=batch.id if batch else None,
         item_key=item.item_key,
+        deadlines=settings.deadlines,
     )
     if batch is not None:
         batches.count_accepted(session, batch, accepted=1)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
+
+from pipeline.logs import ContextFormatter
 
 
 def create_celery() -> Celery:
@@ -21,3 +26,22 @@ def create_celery() -> Celery:
 
 
 app = create_celery()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _context_fields(logger: Any, format: str, **_: Any) -> None:
+    """Worker lines carry the same context fields as the API's (job_id, stage, code, …)."""
+    for handler in logger.handlers:
+        handler.setFormatter(ContextFormatter(format))
+
+
+def bound_publishing(timeout_s: float) -> None:
+    """For a process that only publishes (the API): one attempt, within `timeout_s` per socket
+    call, so a frozen broker costs a request well under a second; what fails to publish stays in
+    the outbox for the sweep. Call before the first publish (connections are made lazily)."""
+    options = dict(app.conf.broker_transport_options or {})
+    options |= {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
+    app.conf.broker_transport_options = options
+    app.conf.broker_connection_timeout = timeout_s
+    app.conf.task_publish_retry = False

@@ -1,34 +1,28 @@
 """The one base task that owns retry, acknowledgement and failure policy for every pipeline stage.
 
 Transient errors retry with exponential backoff and jitter (short countdowns only: long waits are
-scheduled from the database); permanent errors fail the job with their stable code and stop the
+scheduled from the database); a database outage retries without end, since it is nobody's fault
+and nothing can be recorded meanwhile; permanent errors fail the job with their stable code and stop the
 chain; anything unexpected fails the job as `internal_error` and is logged with its traceback.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 from typing import Any
 
 from celery import Task
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
 from pipeline import runner
-from pipeline.errors import PermanentError, TransientError
+from pipeline.errors import DatabaseUnavailable, PermanentError, TransientError
 from schemas.common import Stage
 from schemas.envelope import JobEnvelope
+from workers import outbox
+from workers.backoff import OUTAGE_BACKOFF_S, backoff
 from workers.context import worker_context
 
 log = logging.getLogger(__name__)
-
-MAX_BACKOFF_S = 120
-
-
-def backoff(retries: int) -> float:
-    """Exponential backoff with full jitter: 2, 4, 8 … s, capped well under the visibility timeout."""
-    cap: float = min(MAX_BACKOFF_S, 2 ** (retries + 1))
-    return random.uniform(0.5, 1.0) * cap  # noqa: S311 - jitter, not cryptography
 
 
 class PipelineTask(Task[Any, Any]):
@@ -38,10 +32,13 @@ class PipelineTask(Task[Any, Any]):
     ignore_result = True
     max_retries = 5
 
-    def run_stage(self, stage: Stage, envelope: JobEnvelope) -> JobEnvelope:
+    def run_stage(self, stage: Stage, envelope: JobEnvelope) -> None:
+        """Run the stage, then publish its committed hand-off to the next one."""
         ctx = worker_context()
         try:
-            result = runner.run_stage(stage, envelope, ctx, retries=self.request.retries or 0)
+            advanced = runner.run_stage(stage, envelope, ctx, retries=self.request.retries or 0)
+        except DatabaseUnavailable as exc:
+            raise self._wait_for_database(stage, envelope, exc) from exc
         except (TransientError, SoftTimeLimitExceeded) as exc:
             raise self._retry_or_fail(stage, envelope, exc) from exc
         except PermanentError as exc:
@@ -53,9 +50,20 @@ class PipelineTask(Task[Any, Any]):
             message = "an internal error occurred; the operators have the details in the logs"
             runner.fail(ctx, envelope, stage, code="internal_error", message=message)
             raise
-        if result is None:  # terminal, or gave up: the rest of the chain must not run
-            raise Ignore
-        return result
+        if advanced is not None and advanced.handoff and advanced.message_id is not None:
+            outbox.publish_handoff(ctx.sessions, advanced.message_id, advanced.handoff)
+
+    def _wait_for_database(
+        self, stage: Stage, envelope: JobEnvelope, exc: DatabaseUnavailable
+    ) -> Exception:
+        """The database is down: retry without end and without spending the job's retry budget
+        (nothing can be recorded anyway); the reaper's deadline covers a broker that fails too."""
+        log.warning(
+            "database unavailable; stage will retry", extra=_extra(envelope, stage, code=exc.code)
+        )
+        countdown = backoff(self.request.retries, cap_s=OUTAGE_BACKOFF_S)
+        retry: Exception = self.retry(exc=exc, countdown=countdown, max_retries=None, throw=False)
+        return retry
 
     def _retry_or_fail(self, stage: Stage, envelope: JobEnvelope, exc: Exception) -> Exception:
         ctx = worker_context()
@@ -64,9 +72,10 @@ class PipelineTask(Task[Any, Any]):
             message = getattr(exc, "message", "the stage kept timing out")
             runner.fail(ctx, envelope, stage, code=code, message=message)
             return Ignore()
-        runner.note_retry(ctx, envelope, stage, code=code)
+        countdown = backoff(self.request.retries)
+        runner.note_retry(ctx, envelope, stage, code=code, retry_in_s=countdown)
         log.info("stage will retry", extra=_extra(envelope, stage, code=code))
-        retry: Exception = self.retry(exc=exc, countdown=backoff(self.request.retries), throw=False)
+        retry: Exception = self.retry(exc=exc, countdown=countdown, throw=False)
         return retry
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from pipeline import batch_import
 from pipeline.errors import TransientError
 from workers.app import app
-from workers.base import backoff
+from workers.backoff import backoff
 from workers.context import worker_context
 
 TASK = "batches.import"

@@ -4,14 +4,14 @@ the purge of expired idempotency keys."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline import batch_import
 from pipeline.db import backlog, idempotency, jobs, provider_checks
-from pipeline.db.models import Job, JobStep, utcnow
+from pipeline.db.models import Job, utcnow
 from pipeline.db.session import transaction
 from pipeline.settings import Settings
 from schemas.common import UNFINISHED, Stage
@@ -23,14 +23,18 @@ from workers.workflow import start_job
 
 log = logging.getLogger(__name__)
 
-MAX_REDRIVES = 3
-
 
 @app.task(name="maintenance.relay_outbox", ignore_result=True)
 def relay_outbox() -> int:
+    """Publish rows their writer did not (it crashed, or the broker was down); drop old ones."""
     ctx = worker_context()
     # Rows younger than one sweep are still being published by the API that wrote them.
-    return outbox.relay(ctx.sessions, older_than_s=ctx.settings.outbox_sweep_s)
+    settings = ctx.settings
+    sent = outbox.relay(
+        ctx.sessions, older_than_s=settings.outbox_sweep_s, claim_s=settings.outbox_claim_s
+    )
+    outbox.purge_published(ctx.sessions)
+    return sent
 
 
 @app.task(name="maintenance.release_backlog", ignore_result=True)
@@ -48,10 +52,7 @@ def release(sessions: sessionmaker[Session], settings: Settings) -> int:
     with transaction(sessions) as session:
         released = backlog.release_due(session, settings, now=utcnow())
     if released:
-        try:
-            outbox.relay(sessions, job_ids=released, limit=len(released))
-        except Exception:
-            log.warning("publish deferred to the outbox sweep", exc_info=True)
+        _publish(sessions, released)
     return len(released)
 
 
@@ -72,48 +73,55 @@ def reap_stuck_jobs() -> int:
 
 
 def reap(sessions: sessionmaker[Session], settings: Settings) -> int:
-    """Re-drive jobs that stopped progressing; fail them after MAX_REDRIVES. Two rules:
+    """Re-drive every unfinished job whose next action is overdue, whatever state its steps are in.
 
-    - a step `running` or `retrying` past the hard time limit (+ a minute): its worker died, or
-      its retry message was lost;
-    - any unfinished job silent for SILENT_JOB_AFTER_S: a start or next-stage message was lost.
-      Deliberately long, because a job whose next task waits behind a nightly backlog is healthy
-      and re-driving it early would only feed the backlog with duplicates.
-    Re-sending the chain is safe: finished stages are skipped by their artifacts.
+    Each unfinished, released job carries `next_action_at` (docs/recovery.md): a published stage
+    must start within the queued deadline, a running one must keep sending heartbeats, a retry or a
+    provider check is due at its time. Past it, a message was lost (a broker that lost it, a worker
+    killed with it, a publish that failed and whose outbox row is gone): the job's first stage is
+    sent again, through the outbox, and finished stages are skipped by their artifacts. A job
+    re-driven `max_redrives` times without progress fails `stuck`; each re-drive doubles the wait
+    before the next, so a queue that is merely long is not flooded with duplicates.
     """
     now = utcnow()
-    stuck_after_s = settings.stage_hard_limit_s + 60
-    current = (JobStep.job_id == Job.id) & (JobStep.stage == Job.stage)
-    dead_step = JobStep.state.in_(("running", "retrying")) & (
-        Job.updated_at < now - timedelta(seconds=stuck_after_s)
-    )
-    silent = Job.updated_at < now - timedelta(seconds=settings.silent_job_after_s)
     with transaction(sessions) as session:
-        stuck = session.scalars(
+        overdue = session.scalars(
             select(Job)
-            .outerjoin(JobStep, current)
-            # A batch item still in the backlog is waiting its turn, not stuck (released_at NULL).
-            .where(Job.status.in_(UNFINISHED), Job.released_at.is_not(None), dead_step | silent)
-            .limit(100)
-            .with_for_update(of=Job, skip_locked=True)
+            .where(Job.next_action_at < now, Job.status.in_(UNFINISHED))
+            .order_by(Job.next_action_at)
+            .limit(200)
+            .with_for_update(skip_locked=True)
         ).all()
-        for job in stuck:
-            _redrive_or_fail(session, job, settings)
-    return len(stuck)
+        redriven = [job.id for job in overdue if _redrive_or_fail(session, job, settings, now)]
+    if redriven:
+        _publish(sessions, redriven)
+    return len(overdue)
 
 
-def _redrive_or_fail(session: Session, job: Job, settings: Settings) -> None:
-    if job.redrives >= MAX_REDRIVES:
+def _redrive_or_fail(session: Session, job: Job, settings: Settings, now: datetime) -> bool:
+    if job.redrives >= settings.max_redrives:
         stage = Stage(job.stage) if job.stage else None
-        message = "the job stopped progressing"
+        message = f"the job stopped progressing and was re-driven {job.redrives} times"
         jobs.fail_job(session, job, stage, code="stuck", message=message, settings=settings)
-        return
+        return False
     job.redrives += 1
-    job.updated_at = utcnow()
-    # Published before the commit: if the commit then fails, the job runs once more uncounted,
-    # which idempotent stages absorb; publishing after it could lose the re-drive instead.
-    start_job(job)
-    log.warning("re-drove a stuck job", extra={"job_id": job.id, "stage": job.stage})
+    job.updated_at = now
+    job.next_action_at = now + timedelta(seconds=settings.queued_deadline_s * 2**job.redrives)
+    session.add(jobs.start_message(job.id))
+    log.warning(
+        "re-drove an overdue job",
+        extra={"job_id": job.id, "stage": job.stage, "redrives": job.redrives},
+    )
+    return True
+
+
+def _publish(sessions: sessionmaker[Session], job_ids: list[str]) -> None:
+    """Publish after the commit; a broker that is down leaves the rows to the outbox sweep."""
+    try:
+        # A job may have older unpublished rows too (a start whose publish failed): take them all.
+        outbox.relay(sessions, job_ids=job_ids, limit=4 * len(job_ids))
+    except Exception:
+        log.warning("publish deferred to the outbox sweep", exc_info=True)
 
 
 @app.task(name="maintenance.purge_idempotency_keys", ignore_result=True)

@@ -11,7 +11,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from pipeline.errors import PermanentError, TransientError
 from pipeline.rescore import fail_rescore, run_rescore
 from workers.app import app
-from workers.base import backoff
+from workers.backoff import backoff
 from workers.context import worker_context
 from workers.workflow import analyze_queue
 

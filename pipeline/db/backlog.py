@@ -22,7 +22,7 @@ from pipeline.db.models import Job, JobStep, Tenant
 from pipeline.db.tenant_config import parse_config
 from pipeline.errors import PermanentError
 from pipeline.scheduling import Demand, in_window, share
-from pipeline.settings import Settings
+from pipeline.settings import DEFAULT_DEADLINES, Deadlines, Settings
 from schemas.common import JobStatus, Stage
 from schemas.tenant import TenantConfig
 
@@ -37,7 +37,7 @@ def release_due(session: Session, settings: Settings, *, now: datetime) -> list[
     released: list[str] = []
     lanes = lane_room(demands, settings, throttled=throttled_lanes(session))
     for tenant_id, n in share(demands, free=free, lane_free=lanes).items():
-        released.extend(release(session, tenant_id, n, now=now))
+        released.extend(release(session, tenant_id, n, now=now, deadlines=settings.deadlines))
     return released
 
 
@@ -134,8 +134,16 @@ def parked_analyses(session: Session) -> dict[str, int]:
     return {str(tenant_id): int(n) for tenant_id, n in rows}
 
 
-def release(session: Session, tenant_id: str, n: int, *, now: datetime) -> list[str]:
-    """Release the tenant's `n` oldest waiting items (rows another scheduler holds are skipped)."""
+def release(
+    session: Session,
+    tenant_id: str,
+    n: int,
+    *,
+    now: datetime,
+    deadlines: Deadlines = DEFAULT_DEADLINES,
+) -> list[str]:
+    """Release the tenant's `n` oldest waiting items (rows another scheduler holds are skipped);
+    from now on each has a deadline, like a one-off job."""
     picked = session.execute(
         select(Job.id, Job.batch_id)
         .join(Batch, Batch.id == Job.batch_id)
@@ -155,7 +163,7 @@ def release(session: Session, tenant_id: str, n: int, *, now: datetime) -> list[
     session.execute(
         update(Job)
         .where(Job.id.in_(ids))
-        .values(released_at=now, updated_at=now)
+        .values(released_at=now, updated_at=now, next_action_at=deadlines.queued(now))
         .execution_options(synchronize_session=False)
     )
     for batch_id, k in Counter(str(b) for _, b in picked).items():

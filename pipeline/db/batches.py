@@ -214,7 +214,9 @@ def retry_failed(session: Session, batch: Batch, *, settings: Settings) -> int:
 
 
 def _requeue(session: Session, ids: list[str], *, now: Any) -> None:
+    # Back in the backlog: the scheduler owns these items again, not the reaper (no deadline).
     again = {"status": JobStatus.QUEUED.value, "stage": None, "released_at": None, "redrives": 0}
+    again |= {"next_action_at": None}
     cleared = {"error_stage": None, "error_code": None, "error_message": None}
     session.execute(
         update(Job)

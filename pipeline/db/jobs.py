@@ -7,20 +7,21 @@ Every function takes a Session inside the caller's transaction; none commits. Te
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, literal, select, update
+from sqlalchemy import Table, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from pipeline.db import batches
 from pipeline.db.models import Job, JobResult, JobStep, OutboxMessage, utcnow
-from pipeline.settings import Settings
+from pipeline.settings import DEFAULT_DEADLINES, Deadlines, Settings
 from pipeline.webhooks import deliveries
-from schemas.common import RUNNING_STATUS, STAGES, JobStatus, Stage
+from schemas.common import RUNNING_STATUS, STAGES, UNFINISHED, JobStatus, Stage
 from schemas.envelope import JobEnvelope
 
 TOPIC_START = "pipeline.start"
+TOPIC_STAGE = "pipeline.stage"  # a stage hand-off: the next stage of a job, with its envelope
 TOPIC_COMPLETED = "job.completed"
 TOPIC_FAILED = "job.failed"
 
@@ -35,11 +36,13 @@ def create_job(
     callback_url: str | None = None,
     batch_id: str | None = None,
     item_key: str | None = None,
+    deadlines: Deadlines = DEFAULT_DEADLINES,
 ) -> Job:
     """Insert a queued job and its step rows.
 
-    A one-off job is released at once: an outbox row will start its pipeline. A batch item
-    (`batch_id`) waits in the backlog until the scheduler releases it (pipeline/db/backlog.py).
+    A one-off job is released at once: an outbox row will start its pipeline, which must begin
+    within the queued deadline. A batch item (`batch_id`) waits in the backlog, with no deadline,
+    until the scheduler releases it (pipeline/db/backlog.py).
     """
     now = utcnow()
     job = Job(
@@ -59,6 +62,7 @@ def create_job(
         created_at=now,
         updated_at=now,
         released_at=None if batch_id else now,
+        next_action_at=None if batch_id else deadlines.queued(now),
     )
     session.add(job)
     session.flush()  # the job row must exist before rows that reference it
@@ -93,9 +97,16 @@ class StageStart:
 
 
 def begin_stage(
-    session: Session, job: Job, stage: Stage, *, max_attempts: int, retries: int = 0
+    session: Session,
+    job: Job,
+    stage: Stage,
+    *,
+    max_attempts: int,
+    retries: int = 0,
+    deadlines: Deadlines = DEFAULT_DEADLINES,
 ) -> StageStart:
-    """Count one more attempt of `stage` and mark the job as running it.
+    """Count one more attempt of `stage` and mark the job as running it; its heartbeats must now
+    come within the running deadline.
 
     `retries` is how many deliberate retries (after transient errors) led to this start; every
     other start beyond the first was a redelivery after its worker died. Only those count against
@@ -109,19 +120,42 @@ def begin_stage(
     job.status = RUNNING_STATUS[stage].value
     job.stage = stage.value
     job.updated_at = utcnow()
+    job.next_action_at = deadlines.running(job.updated_at)
     lost = step.attempts - 1 - retries
     return StageStart(attempts=step.attempts, lost=lost, over_cap=lost >= max_attempts)
 
 
-def finish_stage(
-    session: Session, job_id: str, stage: Stage, *, provider: str | None, model: str | None
-) -> None:
-    """Mark `stage` succeeded: two UPDATEs, no reads, no row lock (the hot path of every stage).
+@dataclass(frozen=True)
+class Handoff:
+    """The next stage of a job, to publish once the stage that precedes it has committed."""
 
-    A step that already succeeded keeps its first timings (a redelivered skip changes nothing).
+    stage: Stage
+    envelope: JobEnvelope
+    batch: bool  # a batch item (published at batch priority)
+
+
+def finish_stage(
+    session: Session,
+    job_id: str,
+    stage: Stage,
+    *,
+    provider: str | None,
+    model: str | None,
+    handoff: Handoff | None = None,
+    claim_s: float = 0.0,
+    deadlines: Deadlines = DEFAULT_DEADLINES,
+) -> int | None:
+    """Mark `stage` succeeded and, in the same transaction, record the hand-off to the next stage
+    as an outbox row; returns that row's id (None without a hand-off).
+
+    The row is claimed for `claim_s` by the caller, which publishes it after the commit and marks
+    it; if that publish fails (broker down) or the caller dies, the outbox sweep publishes it once
+    the claim lapses, so a finished stage can never strand its job. Three statements, no reads,
+    no row lock (the hot path of every stage). A step that already succeeded keeps its first
+    timings (a redelivered skip changes nothing). Progress resets the job's re-drive count.
     """
     now = utcnow()
-    # Core UPDATEs on the tables: the ORM's bulk-update path would also reconcile the session's
+    # Core statements on the tables: the ORM's unit of work would also reconcile the session's
     # identity map, which costs more than the statements themselves on this hot path.
     steps, job_rows = cast(Table, JobStep.__table__), cast(Table, Job.__table__)
     step = steps.c
@@ -137,7 +171,39 @@ def finish_stage(
             next_check_at=None,
         )
     )
-    session.execute(update(job_rows).where(job_rows.c.id == job_id).values(updated_at=now))
+    deadline = deadlines.queued(now) if handoff else job_rows.c.next_action_at
+    session.execute(
+        update(job_rows)
+        .where(job_rows.c.id == job_id)
+        .values(updated_at=now, next_action_at=deadline, redrives=0)
+    )
+    if handoff is None:
+        return None
+    outbox = cast(Table, OutboxMessage.__table__)
+    payload = {
+        "stage": handoff.stage.value,
+        "envelope": handoff.envelope.model_dump(mode="json"),
+        "batch": handoff.batch,
+    }
+    row = insert(outbox).values(
+        topic=TOPIC_STAGE,
+        job_id=job_id,
+        payload=payload,
+        created_at=now,
+        attempts=0,
+        claimed_until=now + timedelta(seconds=claim_s),
+    )
+    return int(session.execute(row.returning(outbox.c.id)).scalar_one())
+
+
+def extend_deadline(session: Session, job_ids: list[str], until: datetime) -> None:
+    """A running stage's heartbeat: its job is alive until `until` (terminal jobs are left alone)."""
+    session.execute(
+        update(Job)
+        .where(Job.id.in_(job_ids), Job.status.in_(UNFINISHED))
+        .values(next_action_at=until)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _elapsed_ms(started: Any, now: datetime, session: Session) -> Any:
@@ -168,6 +234,7 @@ def fail_job(
     job.status, job.error_stage = JobStatus.FAILED.value, stage.value if stage else None
     job.error_code, job.error_message = code, message
     job.updated_at = job.completed_at = now
+    job.next_action_at = None
     # Webhook deliveries, in the same transaction as the final state.
     deliveries.enqueue_job_event(session, job, TOPIC_FAILED, settings=settings)
     if job.batch_id:
@@ -196,6 +263,7 @@ def complete_job(
     now = utcnow()
     job.status, job.stage = JobStatus.COMPLETED.value, None
     job.updated_at = job.completed_at = now
+    job.next_action_at = None
     deliveries.enqueue_job_event(session, job, TOPIC_COMPLETED, settings=settings)
     if job.batch_id:
         batches.count_finished(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -77,6 +77,12 @@ class Job(Base):
         Index("ix_jobs_batch", "batch_id", "id"),
         Index("ix_jobs_batch_item_key", "batch_id", "item_key", unique=True),
         Index("ix_jobs_backlog", "tenant_id", "released_at", "created_at"),
+        # 0008_recovery: the reaper reads overdue unfinished jobs only.
+        Index(
+            "ix_jobs_next_action",
+            "next_action_at",
+            postgresql_where=text("next_action_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -103,6 +109,10 @@ class Job(Base):
     batch_id: Mapped[str | None] = mapped_column(String(40))
     item_key: Mapped[str | None] = mapped_column(String(200))
     released_at: Mapped[datetime | None]
+    # 0008_recovery: when the job's next step must have happened (a published stage started, a
+    # running stage's heartbeat, a retry or provider check due); past it the reaper re-drives the
+    # job. NULL while the job waits in a batch backlog and once it is terminal (docs/recovery.md).
+    next_action_at: Mapped[datetime | None]
 
 
 class JobStep(Base):
@@ -151,3 +161,5 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     published_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # 0008_recovery: a publisher holds the row until then; past it the sweep may publish it.
+    claimed_until: Mapped[datetime | None]

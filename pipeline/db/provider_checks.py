@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.db import jobs
 from pipeline.db.models import Job, JobStep, OutboxMessage, utcnow
+from pipeline.settings import DEFAULT_DEADLINES, Deadlines
 from schemas.common import UNFINISHED, Stage
 
 
@@ -38,8 +39,16 @@ def record_submission(session: Session, job_id: str, stage: Stage, *, ref: str) 
     return Submission(ref, step.provider_submitted_at)
 
 
-def schedule_check(session: Session, job_id: str, stage: Stage, *, after_s: float) -> datetime:
-    """The provider is still working: park the step until `after_s` from now.
+def schedule_check(
+    session: Session,
+    job_id: str,
+    stage: Stage,
+    *,
+    after_s: float,
+    deadlines: Deadlines = DEFAULT_DEADLINES,
+) -> datetime:
+    """The provider is still working: park the step until `after_s` from now; the job's deadline
+    is the check plus the queued deadline (the check is published by beat, then queued).
 
     The attempt ended cleanly, so it does not count as a lost delivery (see `jobs.begin_stage`).
     """
@@ -51,6 +60,7 @@ def schedule_check(session: Session, job_id: str, stage: Stage, *, after_s: floa
     job = session.get(Job, job_id)
     if job is not None:
         job.updated_at = now
+        job.next_action_at = deadlines.queued(step.next_check_at)
     return step.next_check_at
 
 

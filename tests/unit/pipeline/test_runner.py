@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -13,8 +15,8 @@ from api.auth import Caller
 from api.intake import accept_transcript
 from pipeline import runner
 from pipeline.context import Context, build_context
-from pipeline.db.models import Job, JobResult, JobStep
-from pipeline.errors import TransientError
+from pipeline.db.models import Job, JobResult, JobStep, OutboxMessage, utcnow
+from pipeline.errors import DatabaseUnavailable
 from pipeline.settings import Settings
 from schemas.common import STAGES, Stage
 from schemas.envelope import JobEnvelope
@@ -42,16 +44,19 @@ def new_envelope(app: Flask, ctx: Context, tenant: TenantKey) -> JobEnvelope:
         return JobEnvelope.model_validate(row.envelope)
 
 
+def run_through(envelope: JobEnvelope, stages: Sequence[Stage], ctx: Context) -> JobEnvelope:
+    """Run `stages` in order the way their tasks would, each on the envelope the last one left."""
+    for stage in stages:
+        advanced = runner.run_stage(stage, envelope, ctx)
+        assert advanced is not None
+        envelope = advanced.envelope
+    return envelope
+
+
 def test_a_rerun_skips_every_finished_stage(app: Flask, ctx: Context, tenant: TenantKey) -> None:
     first = new_envelope(app, ctx, tenant)
-    envelope: JobEnvelope | None = first
-    for stage in STAGES[:-1]:
-        assert envelope is not None
-        envelope = runner.run_stage(stage, envelope, ctx)
-    again: JobEnvelope | None = first  # the whole chain re-sent, as the reaper does
-    for stage in STAGES[:-1]:
-        assert again is not None
-        again = runner.run_stage(stage, again, ctx)
+    run_through(first, STAGES[:-1], ctx)
+    run_through(first, STAGES[:-1], ctx)  # the whole pipeline re-sent, as the reaper does
     with ctx.sessions() as session:
         attempts = session.scalars(
             select(JobStep.attempts).where(
@@ -64,13 +69,9 @@ def test_a_rerun_skips_every_finished_stage(app: Flask, ctx: Context, tenant: Te
 def test_racing_persist_deliveries_store_one_result(
     app: Flask, ctx: Context, tenant: TenantKey
 ) -> None:
-    envelope: JobEnvelope | None = new_envelope(app, ctx, tenant)
-    for stage in STAGES[:-1]:
-        assert envelope is not None
-        envelope = runner.run_stage(stage, envelope, ctx)
-    assert envelope is not None
+    envelope = run_through(new_envelope(app, ctx, tenant), STAGES[:-1], ctx)
     ready = threading.Barrier(2)
-    results: list[JobEnvelope | None] = []
+    results: list[runner.Advanced | None] = []
 
     def deliver() -> None:
         ready.wait()
@@ -99,6 +100,69 @@ def test_an_unreachable_database_is_a_transient_error(
         update={"database_url": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"}
     )
     broken = build_context(down)
-    with pytest.raises(TransientError, match="database unavailable"):
+    with pytest.raises(DatabaseUnavailable, match="database unavailable"):
         runner.run_stage(Stage.TRANSCRIBE, envelope, broken)
     broken.sessions.kw["bind"].dispose()
+
+
+def deadline_of(ctx: Context, job_id: str) -> timedelta | None:
+    """How far in the future the job's next action is due (None: no deadline)."""
+    with ctx.sessions() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        return job.next_action_at - utcnow() if job.next_action_at else None
+
+
+def test_each_stage_commits_its_hand_off_and_the_deadline_follows(
+    app: Flask, ctx: Context, tenant: TenantKey
+) -> None:
+    envelope = new_envelope(app, ctx, tenant)
+    queued = timedelta(seconds=ctx.settings.queued_deadline_s)
+    assert timedelta(0) < (deadline_of(ctx, envelope.job_id) or timedelta(0)) <= queued
+    for stage, following in zip(STAGES, [*STAGES[1:], None], strict=True):
+        advanced = runner.run_stage(stage, envelope, ctx)
+        assert advanced is not None
+        envelope = advanced.envelope
+        with ctx.sessions() as session:
+            rows = session.scalars(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.job_id == envelope.job_id, OutboxMessage.topic == "pipeline.stage"
+                )
+                .order_by(OutboxMessage.id)
+            ).all()
+        if following is None:  # persist: the job is finished, nothing is due any more
+            assert advanced.handoff is None and advanced.message_id is None
+            assert deadline_of(ctx, envelope.job_id) is None
+            break
+        # The hand-off is in the outbox, claimed for the task to publish, with the next envelope.
+        row = rows[-1]
+        assert advanced.message_id == row.id and advanced.handoff is not None
+        assert row.payload["stage"] == following.value == advanced.handoff.stage.value
+        assert row.payload["envelope"]["artifacts"] == envelope.artifacts
+        assert row.published_at is None and row.claimed_until is not None
+        assert row.claimed_until > utcnow()
+        assert timedelta(0) < (deadline_of(ctx, envelope.job_id) or timedelta(0)) <= queued
+
+
+def test_a_running_stage_sends_heartbeats(app: Flask, ctx: Context, tenant: TenantKey) -> None:
+    envelope = new_envelope(app, ctx, tenant)
+    fast = build_context(
+        ctx.settings.model_copy(update={"heartbeat_s": 0.1, "running_deadline_s": 3600})
+    )
+    heartbeat = runner.Heartbeat()
+    try:
+        assert (deadline_of(ctx, envelope.job_id) or timedelta(0)) < timedelta(seconds=3600)
+        with heartbeat.beating(fast, envelope.job_id):
+            until = time.monotonic() + 10
+            while (deadline_of(ctx, envelope.job_id) or timedelta(0)) < timedelta(seconds=3590):
+                assert time.monotonic() < until, "no heartbeat in 10 s"
+                time.sleep(0.05)
+        with ctx.sessions() as session, session.begin():  # the stage ended: beats stop
+            job = session.get(Job, envelope.job_id)
+            assert job is not None
+            job.next_action_at = utcnow()
+        time.sleep(0.5)
+        assert (deadline_of(ctx, envelope.job_id) or timedelta(0)) <= timedelta(0)
+    finally:
+        fast.sessions.kw["bind"].dispose()

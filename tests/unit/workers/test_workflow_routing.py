@@ -1,12 +1,12 @@
-"""The chain routes each job's work by its pinned providers: network waits vs CPU-bound models."""
+"""Each stage is routed by the job's pinned providers: network waits vs CPU-bound models."""
 
 from __future__ import annotations
 
 import pytest
 
-from schemas.common import InputKind
+from schemas.common import STAGES, InputKind
 from schemas.envelope import JobEnvelope, JobInput, JobOptions
-from workers.workflow import build_chain
+from workers.workflow import BATCH_PRIORITY, ONE_OFF_PRIORITY, stage_signature
 
 
 def envelope(kind: InputKind, *, transcriber: str | None, analyzer: str | None) -> JobEnvelope:
@@ -29,9 +29,17 @@ def envelope(kind: InputKind, *, transcriber: str | None, analyzer: str | None) 
 def test_queues_follow_the_providers(
     kind: InputKind, transcriber: str | None, analyzer: str | None, queues: list[str | None]
 ) -> None:
-    chain = build_chain(envelope(kind, transcriber=transcriber, analyzer=analyzer))
-    names = [task.task for task in chain.tasks]
-    assert names == [
+    job = envelope(kind, transcriber=transcriber, analyzer=analyzer)
+    signatures = [stage_signature(job, stage) for stage in STAGES]
+    assert [sig.task for sig in signatures] == [
         f"pipeline.{s}" for s in ("transcribe", "diarize", "analyze", "score", "persist")
     ]
-    assert [task.options.get("queue") for task in chain.tasks] == queues
+    assert [sig.options.get("queue") for sig in signatures] == queues
+    assert {sig.options["priority"] for sig in signatures} == {ONE_OFF_PRIORITY}
+    assert signatures[0].args[0]["job_id"] == "job_1"
+
+
+def test_batch_items_go_at_batch_priority() -> None:
+    job = envelope(InputKind.TRANSCRIPT, transcriber=None, analyzer="local")
+    for stage in STAGES:
+        assert stage_signature(job, stage, batch=True).options["priority"] == BATCH_PRIORITY
