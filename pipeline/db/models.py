@@ -77,6 +77,8 @@ class Job(Base):
         Index("ix_jobs_batch", "batch_id", "id"),
         Index("ix_jobs_batch_item_key", "batch_id", "item_key", unique=True),
         Index("ix_jobs_backlog", "tenant_id", "released_at", "created_at"),
+        # 0009_retention: a tenant's finished jobs, oldest first, for the retention purge.
+        Index("ix_jobs_tenant_completed", "tenant_id", "completed_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -103,6 +105,8 @@ class Job(Base):
     batch_id: Mapped[str | None] = mapped_column(String(40))
     item_key: Mapped[str | None] = mapped_column(String(200))
     released_at: Mapped[datetime | None]
+    # 0009_retention: when retention removed the audio, transcript and artifacts (the result stays).
+    input_purged_at: Mapped[datetime | None]
 
 
 class JobStep(Base):
