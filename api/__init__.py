@@ -23,6 +23,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from api import (
         admin,
+        audit,
         batches,
         direct_uploads,
         events,
@@ -56,4 +57,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(rescore.bp)
     app.register_blueprint(tenant_self.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(audit.bp)
     return app
