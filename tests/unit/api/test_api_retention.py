@@ -150,6 +150,23 @@ def test_a_purged_input_shows_in_the_status_and_the_result_stays(
     assert stored_keys(tenant.tenant_id) == []
     events = client.get("/v1/audit-events", headers=tenant.headers).json["data"]  # type: ignore[index]
     assert [(e["action"], e["actor"]) for e in events] == [("job.input_purged", "retention")]
+    rescore = client.post(f"/v1/jobs/{job_id}/rescore", headers=tenant.headers, json={})
+    assert (rescore.status_code, rescore.json["code"]) == (409, "input_purged")  # type: ignore[index]
+
+
+def test_a_job_being_rescored_is_not_deleted(
+    client: FlaskClient, tenant: TenantKey, finished: Callable[[TenantKey], str], job_rows: Rows
+) -> None:
+    job_id = finished(tenant)
+    assert (
+        client.post(f"/v1/jobs/{job_id}/rescore", headers=tenant.headers, json={}).status_code
+        == 202
+    )
+
+    response = client.delete(f"/v1/jobs/{job_id}", headers=tenant.headers)
+
+    assert (response.status_code, response.json["code"]) == (409, "job_in_progress")  # type: ignore[index]
+    assert [j.id for j in job_rows(tenant.tenant_id)] == [job_id]
 
 
 def test_audit_events_page_newest_first_by_cursor(
