@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from openapi_schema_validator import OAS31Validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -213,3 +214,22 @@ def test_bad_audit_queries_are_400(
 def test_audit_events_need_an_api_key(client: FlaskClient) -> None:
     assert client.get("/v1/audit-events").status_code == 401
     assert client.delete(f"/v1/jobs/{NEVER_ISSUED}").status_code == 401
+
+
+def test_answers_conform_to_the_openapi_document(
+    client: FlaskClient, tenant: TenantKey, finished: Callable[[TenantKey], str]
+) -> None:
+    spec: Any = client.get("/openapi.json").json
+    job_id = finished(tenant)
+    view = client.get(f"/v1/jobs/{job_id}", headers=tenant.headers).json
+    client.delete(f"/v1/jobs/{job_id}", headers=tenant.headers)
+    listing = client.get("/v1/audit-events", headers=tenant.headers).json
+
+    def errors(name: str, instance: Any) -> list[str]:
+        schema = {"$ref": f"#/components/schemas/{name}", "components": spec["components"]}
+        return [e.message for e in OAS31Validator(schema).iter_errors(instance)]
+
+    assert errors("JobView", view) == []
+    assert errors("AuditEventList", listing) == []
+    assert errors("AuditEventList", {"data": [{"id": 1}]}) != []  # the check itself can fail
+    assert "delete" in spec["paths"]["/v1/jobs/{job_id}"]
