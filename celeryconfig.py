@@ -71,6 +71,11 @@ beat_schedule = {
         "task": "maintenance.purge_idempotency_keys",
         "schedule": _s.reaper_interval_s,
     },
+    # Tenants' retention (docs/retention.md): hourly, in bounded batches.
+    "retention-purge": {
+        "task": "maintenance.purge_expired",
+        "schedule": _s.retention_interval_s,
+    },
     # Provider jobs (AssemblyAI) whose re-check is due: waits live in the database, not in a slot.
     "provider-checks": {
         "task": "maintenance.send_due_checks",

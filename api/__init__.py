@@ -24,6 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from api import (
         admin,
+        audit,
         batches,
         direct_uploads,
         events,
@@ -59,4 +60,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(rescore.bp)
     app.register_blueprint(tenant_self.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(audit.bp)
     return app

@@ -9,7 +9,7 @@ from flask import g, request
 from api.problems import ApiProblem
 from api.state import state
 from pipeline.db.session import transaction
-from pipeline.db.tenants import tenant_for_key
+from pipeline.db.tenants import key_and_tenant
 from pipeline.submission import Submitter
 
 
@@ -19,6 +19,7 @@ class Caller:
     tenant_name: str
     config: dict[str, object]
     config_version: int = 0
+    api_key_id: str | None = None  # who acts, for the audit trail
 
     @property
     def submitter(self) -> Submitter:
@@ -43,14 +44,16 @@ def require_caller() -> Caller:
     if not key:
         raise _unauthenticated("an API key is required (Authorization: Bearer <key>)")
     with transaction(state().sessions) as session:
-        tenant = tenant_for_key(session, key)
-        if tenant is None:
+        found = key_and_tenant(session, key)
+        if found is None:
             raise _unauthenticated("the API key is not valid")
+        api_key, tenant = found
         caller = Caller(
             tenant_id=tenant.id,
             tenant_name=tenant.name,
             config=dict(tenant.config),
             config_version=tenant.config_version,
+            api_key_id=api_key.id,
         )
     g.caller = caller
     return caller

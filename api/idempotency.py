@@ -1,4 +1,5 @@
-"""`Idempotency-Key` on POSTs that create something, with Stripe's semantics, as a view decorator.
+"""`Idempotency-Key` on requests that create or delete something (POSTs, `DELETE /v1/jobs/{id}`),
+with Stripe's semantics, as a view decorator.
 
 The first request with a key claims it (a committed INSERT on a unique (tenant, key) constraint), runs,
 and stores its response; a retry gets that response again with `Idempotent-Replayed: true`. While
@@ -47,7 +48,7 @@ UploadReader = Callable[[], str]  # the fingerprint of this multipart request, r
 def idempotent(
     *, read_upload: UploadReader | None = None
 ) -> Callable[[Callable[P, Response]], Callable[P, Response]]:
-    """Make a creating view honour `Idempotency-Key`.
+    """Make a creating (or deleting) view honour `Idempotency-Key`.
 
     `read_upload` is for views that stream multipart uploads (they call `record_upload` once read):
     it reads a retried upload without acting on it, to compare it with the stored request.

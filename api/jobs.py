@@ -1,4 +1,5 @@
-"""`/v1/jobs`: submit a recording or transcript, poll its status, read its result, list jobs."""
+"""`/v1/jobs`: submit a recording or transcript, poll its status, read its result, list jobs, delete
+a finished job."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from api.responses import json_response, publish_after_commit
 from api.state import AppState, state
 from api.upload_digest import read_job_upload
 from api.uploads import MalformedUpload, MultipartReader, UploadTooLarge
+from pipeline import retention
 from pipeline.db import jobs as job_repo
 from pipeline.db.models import Job, JobResult
+from pipeline.db.session import transaction
 from schemas.api import JobList, JobView
 from schemas.common import JobStatus
 
@@ -103,6 +106,23 @@ def get_result(job_id: str) -> Response:
         return jsonify(result.body)
 
 
+@bp.delete("/<job_id>")
+@idempotent()
+def delete_job(job_id: str) -> Response:
+    """Remove a finished job and everything stored for it (pipeline/retention.py), audited."""
+    caller, app = require_caller(), state()
+    actor = caller.api_key_id or "api"
+    with transaction(app.sessions) as session:
+        job = _owned(_fetch(session, job_id, lock=True), caller)
+        try:
+            retention.delete_job(session, app.blobs, job, actor=actor)
+        except retention.JobInProgress as exc:
+            detail = "the job is still being processed; delete it once it has finished"
+            headers = {"Retry-After": str(app.settings.poll_after_s)}
+            raise ApiProblem(409, "job_in_progress", detail, headers=headers) from exc
+    return Response(status=204)
+
+
 @bp.get("")
 def list_jobs() -> Response:
     caller, app = require_caller(), state()
@@ -146,11 +166,12 @@ def _load_view(app: AppState, caller: Caller, job_id: str) -> JobView:
         return job_view(job, job_repo.steps_of(session, job.id))
 
 
-def _fetch(session: Session, job_id: str) -> Job | None:
-    """The job, or None; an id that cannot be one of ours is not even looked up."""
+def _fetch(session: Session, job_id: str, *, lock: bool = False) -> Job | None:
+    """The job (row-locked with `lock`), or None; an id that cannot be one of ours is not even
+    looked up."""
     if not JOB_ID.fullmatch(job_id):
         return None
-    return session.get(Job, job_id)
+    return job_repo.lock_job(session, job_id) if lock else session.get(Job, job_id)
 
 
 def _owned(job: Job | None, caller: Caller) -> Job:

@@ -17,6 +17,8 @@ from api.batches_openapi import SCHEMAS as BATCH_SCHEMAS
 from api.batches_openapi import batch_paths
 from api.rescore_openapi import SCHEMAS as RESCORE_SCHEMAS
 from api.rescore_openapi import callback_paths, rescore_paths
+from api.retention_openapi import SCHEMAS as RETENTION_SCHEMAS
+from api.retention_openapi import audit_paths, delete_operation
 from api.uploads_openapi import SCHEMAS as UPLOAD_SCHEMAS
 from api.uploads_openapi import upload_paths
 from api.webhook_openapi import SCHEMAS as WEBHOOK_SCHEMAS
@@ -151,7 +153,7 @@ def _health() -> dict[str, Any]:
 def _paths() -> dict[str, Any]:
     return {
         "/v1/jobs": {"post": _submit(), "get": _listing()},
-        "/v1/jobs/{job_id}": {"get": _status()},
+        "/v1/jobs/{job_id}": {"get": _status(), "delete": delete_operation(_problem, _JOB_ID)},
         "/v1/jobs/{job_id}/result": {"get": _result()},
         "/v1/jobs/{job_id}/events": extra.events_path(_problem, _ERRORS, _JOB_ID),
         **upload_paths(_ok, _problem, _ref),
@@ -160,6 +162,7 @@ def _paths() -> dict[str, Any]:
         **rescore_paths(_ok, _problem, _ref),
         **callback_paths(_problem),
         **admin_paths(_ok, _problem, _ref),
+        **audit_paths(_ok, _problem),
         **_health(),
     }
 
@@ -173,7 +176,8 @@ def openapi_document() -> dict[str, Any]:
         + RESCORE_SCHEMAS
         + ADMIN_SCHEMAS
         + UPLOAD_SCHEMAS
-        + BATCH_SCHEMAS,
+        + BATCH_SCHEMAS
+        + RETENTION_SCHEMAS,
         ref_template=REF,
     )
     return {

@@ -10,7 +10,7 @@ from flask import url_for
 
 from api.problems import ApiProblem
 from pipeline.db.models import Job, JobStep
-from schemas.api import JobError, JobView, StepView
+from schemas.api import InputView, JobError, JobView, StepView
 from schemas.common import STAGES, JobStatus
 
 
@@ -27,6 +27,7 @@ def job_view(job: Job, steps: list[JobStep]) -> JobView:
         stage=job.stage,
         progress=round(done / len(STAGES), 2),
         input_kind=job.input_kind,
+        input=InputView(kind=job.input_kind, purged_at=job.input_purged_at),
         external_id=job.external_id,
         call_type=job.call_type,
         metadata=job.meta,

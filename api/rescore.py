@@ -53,6 +53,9 @@ def rescore_job(job_id: str) -> Response:
                 "job_not_completed",
                 f"only completed jobs can be re-scored; the job is {job.status}",
             )
+        if job.input_purged_at is not None:
+            detail = "retention purged the job's transcript and artifacts: it cannot be re-scored"
+            raise ApiProblem(409, "input_purged", detail)
         row = rescores.create_rescore(session, job, reanalyze=given.reanalyze)
         view = rescore_view(row)
     publish_after_commit(app.sessions, [job_id])

@@ -34,7 +34,7 @@ def rescore_paths(ok: Ok, problem: ProblemOf, ref: Ref) -> dict[str, Any]:
         "requestBody": {"required": False, **h.body(RescoreIn)},
         "responses": {
             "202": h.ok(RescoreView, "Queued; Location is the rescore's status"),
-            "409": problem("job_not_completed"),
+            "409": problem("job_not_completed, or input_purged (retention took its artifacts)"),
             **h.missing("job"),
         },
     }

@@ -52,6 +52,13 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None:
         """Remove `key`; removing a missing key is not an error (idempotent)."""
 
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every object under the folder `prefix` (keys starting with `prefix` + "/") and
+        return how many were removed. Idempotent: an empty or missing folder removes nothing.
+
+        Raises InvalidInput for an empty or unsafe prefix (never "everything").
+        """
+
     def presigned_url(self, key: str, *, expires_s: int) -> str | None:
         """A time-limited URL anyone holding it can GET the object from, or None if unsupported."""
 

@@ -162,6 +162,21 @@ class Settings(BaseSettings):
     events_heartbeat_s: float = Field(default=15.0, gt=0, description="SSE: comment when idle")
     events_max_lifetime_s: float = Field(default=600.0, gt=0, description="SSE: then reconnect")
     events_max_streams: int = Field(default=8, ge=1, description="SSE streams per API process")
+    # Retention (docs/retention.md): a tenant's `retention_days` / `result_retention_days` win;
+    # these apply to tenants that set none. None: kept until deleted.
+    retention_audio_days: int | None = Field(
+        default=None, ge=1, description="Days after a job finished until its audio is purged"
+    )
+    retention_result_days: int | None = Field(
+        default=None, ge=1, description="Days after a job finished until its result and row go"
+    )
+    retention_batch_size: int = Field(
+        default=100, ge=1, le=10_000, description="Jobs purged per transaction"
+    )
+    retention_max_batches: int = Field(
+        default=50, ge=1, description="Batches one purge run does at most (the rest: next run)"
+    )
+    retention_interval_s: float = Field(default=3600.0, gt=0, description="How often purges run")
     # Webhooks (README "Webhooks"): Svix's schedule, delay before attempt 1, 2, … 8.
     webhook_retry_schedule_s: list[float] = Field(
         default=[0, 5, 300, 1800, 7200, 18000, 36000, 36000],

@@ -89,6 +89,13 @@ class JobError(BaseModel):
     message: str
 
 
+class InputView(BaseModel):
+    kind: str = Field(description="audio or transcript")
+    purged_at: datetime | None = Field(
+        description="When retention removed the audio, transcript and artifacts (the result stays)"
+    )
+
+
 class JobView(BaseModel):
     """The status document of a job (`GET /v1/jobs/{id}`)."""
 
@@ -98,6 +105,7 @@ class JobView(BaseModel):
     stage: str | None
     progress: float = Field(description="Share of stages finished, 0 … 1")
     input_kind: str
+    input: InputView
     external_id: str | None
     call_type: str | None
     metadata: dict[str, Any]
@@ -112,6 +120,25 @@ class JobView(BaseModel):
 class JobList(BaseModel):
     object: str = "list"
     data: list[JobView]
+    has_more: bool
+    next_cursor: str | None
+
+
+class AuditEventView(BaseModel):
+    """One deletion or purge (`GET /v1/audit-events`): counts of what went, never content."""
+
+    id: str
+    object: str = "audit_event"
+    job_id: str
+    actor: str = Field(description="The API key id that deleted, or `retention`")
+    action: str = Field(description="job.deleted, job.input_purged or job.purged")
+    removed: dict[str, int] = Field(description="Counts by kind: blobs, results, steps, …")
+    at: datetime
+
+
+class AuditEventList(BaseModel):
+    object: str = "list"
+    data: list[AuditEventView]
     has_more: bool
     next_cursor: str | None
 

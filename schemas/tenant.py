@@ -99,7 +99,18 @@ class TenantConfig(Strict):
     defaults: JobDefaults = Field(default_factory=JobDefaults)
     providers: ProviderChoice = Field(default_factory=ProviderChoice)
     dedupe: Literal["off", "sha256", "external_id"] = "off"
-    retention_days: int | None = Field(default=None, ge=1)
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Days after a job finished until its audio, transcript and artifacts are "
+        "purged (the result stays); None: the deployment's RETENTION_AUDIO_DAYS",
+    )
+    result_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Days after a job finished until its result and the job itself are purged; "
+        "None: the deployment's RETENTION_RESULT_DAYS",
+    )
     batches: BatchPolicy = Field(default_factory=BatchPolicy)
     packs: list[str] = Field(default_factory=list)  # shipped packs enabled for this tenant
     scorecards: dict[str, Scorecard] = Field(

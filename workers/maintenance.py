@@ -1,5 +1,5 @@
-"""Beat tasks: the backlog scheduler, the outbox sweep, the stuck-job reaper, provider re-checks and
-the purge of expired idempotency keys."""
+"""Beat tasks: the backlog scheduler, the outbox sweep, the stuck-job reaper, provider re-checks, the
+purge of expired idempotency keys and the retention purge."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline import batch_import
+from pipeline import batch_import, retention
 from pipeline.db import backlog, idempotency, jobs, provider_checks
 from pipeline.db.models import Job, utcnow
 from pipeline.db.session import transaction
@@ -129,6 +129,16 @@ def purge_idempotency_keys() -> int:
     """Delete expired Idempotency-Key rows (claims already ignore them; this only frees space)."""
     with transaction(worker_context().sessions) as session:
         return idempotency.purge_expired(session, now=utcnow())
+
+
+@app.task(name="maintenance.purge_expired", ignore_result=True)
+def purge_expired() -> int:
+    """Purge what tenants' retention says has expired (pipeline/retention.py); returns jobs touched."""
+    ctx = worker_context()
+    report = retention.purge_expired(ctx.sessions, ctx.blobs, ctx.settings, now=utcnow())
+    if report.batches:
+        log.info("retention purge", extra={"inputs": report.inputs, "jobs": report.jobs})
+    return report.inputs + report.jobs
 
 
 @app.task(name="maintenance.send_due_checks", ignore_result=True)

@@ -86,6 +86,21 @@ class LocalBlobStore:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def delete_prefix(self, prefix: str) -> int:
+        folder = self._path(prefix.rstrip("/"))
+        if folder == self.root:
+            raise InvalidInput("invalid blob prefix")
+        try:
+            removed = sum(1 for p in folder.rglob("*") if p.is_file() and not _temporary(p))
+            shutil.rmtree(folder)
+        except FileNotFoundError:
+            return 0  # nothing there, or removed by a concurrent call: idempotent either way
+        except NotADirectoryError:
+            return 0  # a key, not a folder: objects "under" it do not exist
+        except OSError as exc:
+            raise TransientError(f"blob storage error ({type(exc).__name__})") from exc
+        return removed
+
     def presigned_url(self, key: str, *, expires_s: int) -> str | None:
         return None  # a local directory is never reachable by a provider
 
@@ -97,6 +112,11 @@ class LocalBlobStore:
             self.put_bytes(".health/probe", b"ok", content_type="text/plain")
         except OSError as exc:
             raise TransientError("blob directory is not writable") from exc
+
+
+def _temporary(path: Path) -> bool:
+    """A write in progress (`.upload-…`, `.put-…`): removed with its folder, not counted."""
+    return path.name.startswith((".upload-", ".put-"))
 
 
 def _translate(exc: OSError, key: str) -> BlobNotFound | TransientError:

@@ -4,6 +4,7 @@ and S3Source, a reader of a tenant's own bucket for server-side imports."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
@@ -12,7 +13,13 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline.errors import BlobNotFound, PermanentError, PipelineError, TransientError
+from pipeline.errors import (
+    BlobNotFound,
+    InvalidInput,
+    PermanentError,
+    PipelineError,
+    TransientError,
+)
 from pipeline.ports import BlobStat, BlobStore
 
 if TYPE_CHECKING:
@@ -56,6 +63,7 @@ class FullReads(io.RawIOBase):
         return filled
 
 
+DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys a call
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _EMPTY_RANGE = "InvalidRange"  # a ranged GET of an empty object (416): there are no bytes
 _TRANSIENT = {"500", "502", "503", "504", "SlowDown", "RequestTimeout", "InternalError"}
@@ -179,6 +187,49 @@ class S3BlobStore:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
         except (BotoCoreError, ClientError) as exc:
             raise translate(exc, key) from exc
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Listed a page (≤ 1000 keys) at a time, each page removed by one DeleteObjects call;
+        unfinished multipart uploads under the folder are aborted (they are storage too)."""
+        folder = prefix.strip("/")
+        if not folder or ".." in folder.split("/"):
+            raise InvalidInput("invalid blob prefix")
+        full = self._key(folder) + "/"
+        try:
+            removed = sum(self._delete_page(page) for page in self._pages(full))
+            self._abort_uploads(full)
+        except (BotoCoreError, ClientError) as exc:
+            raise translate(exc, folder) from exc
+        return removed
+
+    def _pages(self, full_prefix: str) -> Iterator[list[str]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(
+            Bucket=self.bucket, Prefix=full_prefix, PaginationConfig={"PageSize": DELETE_BATCH}
+        )
+        for page in pages:
+            keys = [o["Key"] for o in page.get("Contents", [])]
+            if keys:
+                yield keys
+
+    def _delete_page(self, keys: list[str]) -> int:
+        response = self.client.delete_objects(
+            Bucket=self.bucket,
+            Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True},
+        )
+        if errors := response.get("Errors", []):
+            code = str(errors[0].get("Code", ""))
+            if code in _TRANSIENT:
+                raise TransientError(f"storage unavailable ({code})")
+            raise PermanentError(f"storage refused a delete ({code})", code="storage_error")
+        return len(keys)
+
+    def _abort_uploads(self, full_prefix: str) -> None:
+        listing = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=full_prefix)
+        for upload in listing.get("Uploads", []):
+            self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
 
     def presigned_url(self, key: str, *, expires_s: int) -> str | None:
         try:

@@ -83,6 +83,8 @@ class Job(Base):
             "next_action_at",
             postgresql_where=text("next_action_at IS NOT NULL"),
         ),
+        # 0009_retention: a tenant's finished jobs, oldest first, for the retention purge.
+        Index("ix_jobs_tenant_completed", "tenant_id", "completed_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -113,6 +115,8 @@ class Job(Base):
     # running stage's heartbeat, a retry or provider check due); past it the reaper re-drives the
     # job. NULL while the job waits in a batch backlog and once it is terminal (docs/recovery.md).
     next_action_at: Mapped[datetime | None]
+    # 0009_retention: when retention removed the audio, transcript and artifacts (the result stays).
+    input_purged_at: Mapped[datetime | None]
 
 
 class JobStep(Base):

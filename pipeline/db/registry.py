@@ -1,6 +1,7 @@
 """Every model module, imported once, so `Base.metadata` (Alembic, tests) sees all tables."""
 
 from pipeline.db import (
+    audit_models,
     batch_models,
     idempotency_models,
     models,
@@ -12,6 +13,7 @@ from pipeline.db.models import Base
 
 __all__ = [
     "Base",
+    "audit_models",
     "batch_models",
     "idempotency_models",
     "models",

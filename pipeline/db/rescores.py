@@ -49,7 +49,11 @@ def completed_jobs(
     session: Session, tenant_id: str, flt: RescoreFilter, *, limit: int
 ) -> Sequence[Job]:
     """The tenant's completed jobs matching `flt`, oldest first (a bulk rescore's selection)."""
-    query = select(Job).where(Job.tenant_id == tenant_id, Job.status == JobStatus.COMPLETED.value)
+    query = select(Job).where(
+        Job.tenant_id == tenant_id,
+        Job.status == JobStatus.COMPLETED.value,
+        Job.input_purged_at.is_(None),  # retention took its artifacts: nothing to re-score from
+    )
     if flt.job_ids is not None:
         query = query.where(Job.id.in_(flt.job_ids))
     if flt.call_type is not None:

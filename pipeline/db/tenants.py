@@ -121,7 +121,15 @@ def revoke_key(
 
 
 def tenant_for_key(session: Session, secret: str, *, now: datetime | None = None) -> Tenant | None:
-    """The tenant owning an active key, or None: one query, by hash (an indexed equality)."""
+    """The tenant owning an active key, or None (see `key_and_tenant`)."""
+    found = key_and_tenant(session, secret, now=now)
+    return found[1] if found is not None else None
+
+
+def key_and_tenant(
+    session: Session, secret: str, *, now: datetime | None = None
+) -> tuple[ApiKey, Tenant] | None:
+    """An active key and its tenant, or None: one query, by hash (an indexed equality)."""
     now = now or utcnow()
     found = session.execute(
         select(ApiKey, Tenant)
@@ -134,7 +142,7 @@ def tenant_for_key(session: Session, secret: str, *, now: datetime | None = None
     # Throttled so that reads stay reads: one write per key per minute at most.
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
         key.last_used_at = now
-    return tenant
+    return key, tenant
 
 
 def _active(now: datetime) -> tuple[Any, ...]:

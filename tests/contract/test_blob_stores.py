@@ -220,6 +220,48 @@ def test_delete_leaves_other_keys_alone(backend: Backend) -> None:
     assert backend.list_all() == ["a/2"]
 
 
+def test_delete_prefix_removes_the_folder_and_nothing_else(backend: Backend) -> None:
+    for key in ("jobs/j1/input.wav", "jobs/j1/transcribe.json", "jobs/j1/deep/x", "jobs/j10/y"):
+        backend.store.put_bytes(key, b"x", content_type="text/plain")
+    backend.store.put_bytes("jobs/j1.json", b"a sibling key", content_type="text/plain")
+
+    assert backend.store.delete_prefix("jobs/j1") == 3
+
+    assert backend.list_all() == ["jobs/j1.json", "jobs/j10/y"]  # longer names are not under it
+    assert backend.store.delete_prefix("jobs/j1/") == 0  # idempotent, trailing slash or not
+    assert backend.store.delete_prefix("jobs/never") == 0
+
+
+def test_delete_prefix_spans_many_delete_batches(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pipeline.adapters.s3.DELETE_BATCH", 2)  # S3 lists and deletes by pages
+    for i in range(5):
+        backend.store.put_bytes(f"t/jobs/j/{i}.json", b"{}", content_type="application/json")
+
+    assert backend.store.delete_prefix("t/jobs/j") == 5
+    assert backend.list_all() == []
+
+
+@pytest.mark.parametrize("prefix", ["", "/", "../x", "a/../.."])
+def test_delete_prefix_refuses_an_unsafe_prefix(backend: Backend, prefix: str) -> None:
+    backend.store.put_bytes("a/b", b"x", content_type="text/plain")
+    with pytest.raises(InvalidInput):
+        backend.store.delete_prefix(prefix)
+    assert backend.list_all() == ["a/b"]
+
+
+def test_s3_delete_prefix_aborts_unfinished_uploads(s3_endpoint: str) -> None:
+    backend = _s3(s3_endpoint)
+    store = cast(S3BlobStore, backend.store)
+    store.client.create_multipart_upload(Bucket=BUCKET, Key=store._key("jobs/j/input.wav"))
+    store.client.create_multipart_upload(Bucket=BUCKET, Key=store._key("jobs/k/input.wav"))
+
+    assert store.delete_prefix("jobs/j") == 0  # an unfinished upload is not an object
+
+    assert backend.list_all() == ["jobs/k/input.wav (unfinished upload)"]
+
+
 def test_missing_key_raises_blob_not_found(store: BlobStore, tmp_path: Path) -> None:
     with pytest.raises(BlobNotFound):
         store.get_bytes("no/such/key")
