@@ -16,9 +16,7 @@ from api.problems import ApiProblem, validation_problem
 from api.state import AppState
 from api.uploads import (
     HashingPartStream,
-    MalformedUpload,
     MultipartReader,
-    UploadTooLarge,
     read_form,
     read_head,
 )
@@ -71,10 +69,7 @@ def _store_audio(app: AppState, caller: Caller, job_id: str, reader: MultipartRe
     stream = HashingPartStream(reader, head=head, limit=app.settings.max_upload_bytes)
     try:
         app.blobs.put_stream(key, stream, content_type=fmt.content_type)  # type: ignore[arg-type]
-    except UploadTooLarge as exc:
-        app.blobs.delete(key)
-        raise too_large(app.settings.max_upload_bytes) from exc
-    except MalformedUpload:
+    except BaseException:  # too large, malformed, a storage error: keep no partial object
         app.blobs.delete(key)
         raise
     return JobInput(
@@ -185,7 +180,3 @@ _FIELD_PARSERS: dict[str, Callable[[str], Any]] = {
     "metadata": _json_field,
     "channel_map": _channel_map,
 }
-
-
-def too_large(limit: int) -> ApiProblem:
-    return ApiProblem(413, "too_large", f"uploads are limited to {limit} bytes")

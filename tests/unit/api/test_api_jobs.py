@@ -249,6 +249,8 @@ def test_an_oversized_json_body_is_413(
     )
     assert response.status_code == 413, response.json
     assert response.json["code"] == "too_large"
+    limit = settings.max_json_bytes
+    assert response.json["detail"] == f"a JSON (or YAML) body is limited to {limit} bytes (10 MiB)"
     assert job_rows(tenant.tenant_id) == [] and stored_keys(tenant.tenant_id) == []
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import EnvironBuilder, TestResponse, encode_multipart
 from werkzeug.wrappers import Request
 
@@ -346,6 +347,37 @@ def test_one_byte_over_with_content_length_is_stopped_while_streaming(
     body = b"".join(wav_body(settings.max_upload_bytes + 1))
     response, _ = post_with_length(client, tenant, body)
     assert_refused(response, 413, "too_large")
+    assert response.json["detail"] == "an upload is limited to 8388608 bytes (8 MiB)"
+    assert_nothing_left(tenant, job_rows, stored_keys)
+
+
+@pytest.mark.parametrize("placement", ["before", "after"])
+@pytest.mark.parametrize("idempotent", [False, True], ids=["plain", "idempotency-key"])
+def test_an_oversized_form_field_is_413_naming_the_field_limit(
+    client: FlaskClient,
+    tenant: TenantKey,
+    settings: Settings,
+    job_rows: Rows,
+    stored_keys: Keys,
+    placement: str,
+    idempotent: bool,
+) -> None:
+    """A 300 KB field hits the form-field limit, not the upload limit (the Idempotency-Key
+    fingerprint walks the body first, with the same limits)."""
+    assert settings.max_form_field_bytes == 256 * 1024
+    wav = FileStorage(io.BytesIO((SAMPLES / "mono.wav").read_bytes()), "call.wav")
+    field = ("metadata", json.dumps({"note": "x" * 300_000}))
+    parts = [field, ("file", wav)] if placement == "before" else [("file", wav), field]
+    boundary, body = encode_multipart(MultiDict(parts))
+    headers = {**tenant.headers, **({"Idempotency-Key": "big-field"} if idempotent else {})}
+    response = client.post(
+        "/v1/jobs",
+        data=body,
+        headers=headers,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+    assert_refused(response, 413, "too_large")
+    assert response.json["detail"] == "a form field is limited to 262144 bytes (256 KiB)"
     assert_nothing_left(tenant, job_rows, stored_keys)
 
 
