@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import EnvironBuilder, TestResponse, encode_multipart
 from werkzeug.wrappers import Request
 
+from api import create_app
 from api.state import AppState
 from pipeline.db.models import Job
 from pipeline.settings import Settings
@@ -447,3 +449,60 @@ def test_metadata_with_nan_is_bad_input(
     response = post_audio(tenant, wav, after={"metadata": '{"score": NaN}'})
     assert_refused(response, 422, "validation_error")
     assert_nothing_left(tenant, job_rows, stored_keys)
+
+
+# --- refusals on the local store: no object and no folder left ---------------------------------
+
+
+@pytest.fixture
+def local_blobs(settings: Settings, tmp_path: Path) -> Iterator[tuple[FlaskClient, Path]]:
+    """The app on a local blob directory (`make run`'s default) instead of S3."""
+    root = tmp_path / "blobs"
+    local = settings.model_copy(update={"storage_url": f"file://{root}"})
+    app = create_app({"TESTING": True, "SETTINGS": local})
+    yield app.test_client(), root
+    app.extensions["callintel"].engine.dispose()
+
+
+def _left_in(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+LOCAL_REFUSALS = {
+    "too-large": (wav_of_size(8 * MIB + 1), {}, 413),
+    "invalid-field-after-the-file": ((SAMPLES / "mono.wav").read_bytes(), {"externalid": "x"}, 422),
+    "bad-json-field-after-the-file": ((SAMPLES / "mono.wav").read_bytes(), {"metadata": "{"}, 422),
+}
+
+
+@pytest.mark.parametrize(("data", "after", "status"), LOCAL_REFUSALS.values(), ids=LOCAL_REFUSALS)
+def test_a_refusal_leaves_no_folder_in_the_local_store(
+    local_blobs: tuple[FlaskClient, Path],
+    tenant: TenantKey,
+    job_rows: Rows,
+    data: bytes,
+    after: dict[str, str],
+    status: int,
+) -> None:
+    client, root = local_blobs
+    parts: list[tuple[str, Any]] = [("file", FileStorage(io.BytesIO(data), "call.wav"))]
+    boundary, body = encode_multipart(MultiDict(parts + list(after.items())))
+    response = client.post(
+        "/v1/jobs",
+        data=body,
+        headers=tenant.headers,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+    assert response.status_code == status, response.json
+    assert job_rows(tenant.tenant_id) == []
+    assert _left_in(root) == []
+
+
+def test_a_truncated_body_leaves_no_folder_in_the_local_store(
+    local_blobs: tuple[FlaskClient, Path], tenant: TenantKey
+) -> None:
+    client, root = local_blobs
+    body = file_part((SAMPLES / "stereo.wav").read_bytes())[: MIB + 1234]  # no closing boundary
+    response = client.post("/v1/jobs", headers=tenant.headers, data=body, content_type=MULTIPART)
+    assert_refused(response, 400, "invalid_request")
+    assert _left_in(root) == []
