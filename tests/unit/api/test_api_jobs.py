@@ -128,6 +128,8 @@ INVALID_BODIES = {
     "unknown-turn-field": {"transcript": [{"speaker": "agent", "text": "hi", "sentiment": 1}]},
     "external-id-too-long": {"transcript": TEXT_TRANSCRIPT, "external_id": "x" * 201},
     "bad-role": {"transcript": TEXT_TRANSCRIPT, "channel_map": {"0": "supervisor"}},
+    "negative-channel": {"transcript": TEXT_TRANSCRIPT, "channel_map": {"-1": "agent"}},
+    "role-twice": {"transcript": TEXT_TRANSCRIPT, "channel_map": {"0": "agent", "3": "agent"}},
     "metadata-not-object": {"transcript": TEXT_TRANSCRIPT, "metadata": [1, 2]},
 }
 

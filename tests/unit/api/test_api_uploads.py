@@ -82,7 +82,7 @@ def test_stereo_wav_is_stored_byte_identical(
         "content_type": "audio/wav",
         "bytes": len(data),
         "format": "wav",
-        "channels": None,
+        "channels": 2,  # read from the WAV header at intake
         "duration_ms": None,
     }
     assert app_state.blobs.get_bytes(key) == data
@@ -213,6 +213,56 @@ def test_invalid_form_fields_are_422_and_store_nothing(
     response = post_audio(tenant, wav, **{placement: fields})
     assert_refused(response, 422, "validation_error")
     assert_nothing_left(tenant, job_rows, stored_keys)
+
+
+BAD_CHANNEL_MAPS = {
+    "negative": ("stereo.wav", '{"-1": "agent", "0": "customer"}', "channel -1 is negative"),
+    "role-twice": ("stereo.wav", "agent,agent", "role 'agent' is named twice (channels 0 and 1)"),
+    "role-twice-json": ("stereo.wav", '{"0": "customer", "1": "customer"}', "named twice"),
+    "beyond-stereo": (
+        "stereo.wav",
+        '{"0": "agent", "5": "customer"}',
+        "channel_map names channel 5, but the recording has only channels 0-1",
+    ),
+    "beyond-mono": (
+        "mono.wav",
+        "agent,customer",
+        "channel_map names channel 1, but the recording has only channel 0",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("sample", "value", "problem"), BAD_CHANNEL_MAPS.values(), ids=BAD_CHANNEL_MAPS
+)
+def test_a_bad_channel_map_is_422_naming_the_problem(
+    post_audio: PostAudio,
+    tenant: TenantKey,
+    job_rows: Rows,
+    stored_keys: Keys,
+    sample: str,
+    value: str,
+    problem: str,
+) -> None:
+    response = post_audio(tenant, (SAMPLES / sample).read_bytes(), after={"channel_map": value})
+    assert_refused(response, 422, "validation_error")
+    [error] = response.json["errors"]
+    assert error["loc"] == "channel_map"
+    assert problem in error["msg"]
+    assert_nothing_left(tenant, job_rows, stored_keys)
+
+
+def test_a_channel_map_within_the_recording_is_accepted(
+    post_audio: PostAudio, tenant: TenantKey, sessions: sessionmaker[Session]
+) -> None:
+    """'unknown' may mark several channels; only agent and customer must be unique."""
+    data = (SAMPLES / "stereo.wav").read_bytes()
+    response = post_audio(tenant, data, after={"channel_map": "unknown,unknown"})
+    assert response.status_code == 202, response.json
+    with sessions() as session:
+        job = session.get(Job, response.json["id"])
+        assert job is not None
+        assert job.envelope["options"]["channel_map"] == {"0": "unknown", "1": "unknown"}
 
 
 def test_multipart_without_a_boundary_is_400(client: FlaskClient, tenant: TenantKey) -> None:
