@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from pipeline.logs import configure_logging
 from pipeline.settings import Settings, get_settings
@@ -44,6 +45,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # JSON is parsed whole, so it gets a far smaller limit than streamed uploads.
         if request.mimetype == "application/json":
             request.max_content_length = settings.max_json_bytes
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _body_too_large(_exc: RequestEntityTooLarge) -> Response:
+        # Bodies read whole (JSON, YAML configurations) are held to MAX_JSON_BYTES; the rest stream.
+        if request.max_content_length == settings.max_json_bytes:
+            return problems.problem_response(
+                problems.too_large("a JSON (or YAML) body", settings.max_json_bytes)
+            )
+        return problems.problem_response(problems.too_large("an upload", settings.max_upload_bytes))
 
     # Submissions publish right after their commit: bounded, so a frozen broker cannot hang them.
     bound_publishing(settings.publish_timeout_s)

@@ -25,6 +25,7 @@ from pipeline.db.batch_models import OPEN, Batch
 from pipeline.db.session import transaction
 from pipeline.errors import InvalidInput, PermanentError
 from pipeline.ids import new_id
+from pipeline.media import check_channel_map
 from pipeline.submission import Item
 from pipeline.transcript_text import parse_text
 from schemas.api import ItemOptions, JobOptionsIn
@@ -158,12 +159,12 @@ def _item(app: AppState, caller: Caller, raw: bytes) -> Item:
     line = _parse(raw)
     job_id = new_id("job")
     options = JobOptionsIn.model_validate(line.model_dump(include=_OPTION_FIELDS))
-    return Item(
-        job_id=job_id,
-        stored=_input(app, caller, job_id, line),
-        options=options,
-        item_key=line.idempotency_key,
-    )
+    stored = _input(app, caller, job_id, line)
+    try:
+        check_channel_map(options.channel_map, channels=stored.channels)
+    except InvalidInput as exc:
+        raise LineRejected("validation_error", f"channel_map: {exc.message}") from exc
+    return Item(job_id=job_id, stored=stored, options=options, item_key=line.idempotency_key)
 
 
 def _parse(raw: bytes) -> BatchItemIn:

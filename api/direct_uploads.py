@@ -12,11 +12,11 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, request
 
 from api.auth import require_caller
-from api.intake import strict_json, too_large
-from api.problems import ApiProblem, problem_response
+from api.intake import strict_json
+from api.problems import ApiProblem, problem_response, too_large
 from api.responses import json_response
 from api.state import AppState, state
-from api.uploads import UploadTooLarge
+from api.uploads import UPLOAD, UploadTooLarge
 from pipeline.artifacts import upload_key
 from pipeline.uploads import (
     UploadRejected,
@@ -53,7 +53,7 @@ def create_upload() -> Response:
     given = _upload_in()
     limit = app.settings.max_upload_bytes
     if given.bytes is not None and given.bytes > limit:
-        raise too_large(limit)
+        raise too_large(UPLOAD, limit)
     content_type = given.content_type or DEFAULT_CONTENT_TYPE
     upload_id = new_upload_id()
     expires_s = app.settings.upload_url_expires_s
@@ -99,12 +99,12 @@ def receive_upload(upload_id: str) -> Response:
     content_type = request.mimetype or DEFAULT_CONTENT_TYPE
     try:
         if request.content_length is not None and request.content_length > limit:
-            raise UploadTooLarge("the declared length exceeds the size limit")  # nothing read
+            raise UploadTooLarge(UPLOAD, limit)  # declared too long: nothing read
         body = BoundedStream(request.stream, limit=limit)
         app.blobs.put_stream(key, cast(BinaryIO, body), content_type=content_type)
     except UploadTooLarge as exc:
         app.blobs.delete(key)  # nothing is kept, not even an earlier upload to the same URL
-        raise too_large(limit) from exc
+        raise too_large(exc.what, exc.limit) from exc
     return json_response(UploadReceived(id=upload_id, bytes=body.size), status=201)
 
 
@@ -151,5 +151,5 @@ class BoundedStream(io.RawIOBase):
         target[:n] = chunk
         self.size += n
         if self.size > self._limit:
-            raise UploadTooLarge("the upload exceeds the size limit")
+            raise UploadTooLarge(UPLOAD, self._limit)
         return n

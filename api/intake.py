@@ -16,9 +16,7 @@ from api.problems import ApiProblem, validation_problem
 from api.state import AppState
 from api.uploads import (
     HashingPartStream,
-    MalformedUpload,
     MultipartReader,
-    UploadTooLarge,
     read_form,
     read_head,
 )
@@ -30,7 +28,7 @@ from pipeline.db.models import Job
 from pipeline.db.session import transaction
 from pipeline.errors import InvalidInput
 from pipeline.ids import new_id
-from pipeline.media import sniff
+from pipeline.media import check_channel_map, head_channels, sniff
 from pipeline.submission import Item
 from pipeline.transcript_text import parse_text
 from schemas.api import JobOptionsIn, TranscriptJobIn
@@ -55,6 +53,7 @@ def accept_audio(app: AppState, caller: Caller, reader: MultipartReader) -> Job:
         if stored is None:
             raise ApiProblem(422, "missing_file", "send the recording in a multipart field 'file'")
         options = _options_from_fields(fields)
+        check_channels(options, stored)
         return _create(app, caller, job_id, stored, options)
     except BaseException:
         if stored is not None:
@@ -71,10 +70,7 @@ def _store_audio(app: AppState, caller: Caller, job_id: str, reader: MultipartRe
     stream = HashingPartStream(reader, head=head, limit=app.settings.max_upload_bytes)
     try:
         app.blobs.put_stream(key, stream, content_type=fmt.content_type)  # type: ignore[arg-type]
-    except UploadTooLarge as exc:
-        app.blobs.delete(key)
-        raise too_large(app.settings.max_upload_bytes) from exc
-    except MalformedUpload:
+    except BaseException:  # too large, malformed, a storage error: keep no partial object
         app.blobs.delete(key)
         raise
     return JobInput(
@@ -84,7 +80,18 @@ def _store_audio(app: AppState, caller: Caller, job_id: str, reader: MultipartRe
         content_type=fmt.content_type,
         bytes=stream.size,
         format=fmt.ext,
+        channels=head_channels(head),
     )
+
+
+def check_channels(options: JobOptionsIn, stored: JobInput) -> None:
+    """422 for a `channel_map` naming a channel the recording lacks (known for WAV headers; other
+    formats are checked when they are decoded)."""
+    try:
+        check_channel_map(options.channel_map, channels=stored.channels)
+    except InvalidInput as exc:
+        error = {"loc": "channel_map", "msg": exc.message, "type": exc.code}
+        raise ApiProblem(422, "validation_error", exc.message, errors=[error]) from exc
 
 
 def accept_transcript(app: AppState, caller: Caller, body: Any) -> Job:
@@ -185,7 +192,3 @@ _FIELD_PARSERS: dict[str, Callable[[str], Any]] = {
     "metadata": _json_field,
     "channel_map": _channel_map,
 }
-
-
-def too_large(limit: int) -> ApiProblem:
-    return ApiProblem(413, "too_large", f"uploads are limited to {limit} bytes")

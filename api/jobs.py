@@ -14,13 +14,13 @@ from api.auth import Caller, require_caller
 from api.dedupe import DUPLICATE_OF, DuplicateJob
 from api.etags import conditional
 from api.idempotency import idempotent
-from api.intake import accept_audio, accept_transcript, strict_json, too_large
+from api.intake import accept_audio, accept_transcript, strict_json
 from api.presenters import decode_cursor, encode_cursor, job_view
-from api.problems import ApiProblem
+from api.problems import ApiProblem, too_large
 from api.responses import json_response, publish_after_commit
 from api.state import AppState, state
 from api.upload_digest import read_job_upload
-from api.uploads import MalformedUpload, MultipartReader, UploadTooLarge
+from api.uploads import UPLOAD, MalformedUpload, MultipartReader, UploadTooLarge
 from pipeline import retention
 from pipeline.db import jobs as job_repo
 from pipeline.db.models import Job, JobResult
@@ -53,14 +53,17 @@ def _accept(app: AppState, caller: Caller) -> Job:
     if mimetype == "multipart/form-data":
         limit = app.settings.max_upload_bytes
         if request.content_length is not None and request.content_length > limit + MULTIPART_SLACK:
-            raise too_large(limit)
+            raise too_large(UPLOAD, limit)
         boundary = request.mimetype_params.get("boundary", "")
         if not boundary:
             raise ApiProblem(400, "invalid_request", "multipart body without a boundary")
+        reader = MultipartReader(
+            request.stream, boundary.encode(), max_field_bytes=app.settings.max_form_field_bytes
+        )
         try:
-            return accept_audio(app, caller, MultipartReader(request.stream, boundary.encode()))
+            return accept_audio(app, caller, reader)
         except UploadTooLarge as exc:
-            raise too_large(limit) from exc
+            raise too_large(exc.what, exc.limit) from exc
         except MalformedUpload as exc:
             raise ApiProblem(400, "invalid_request", str(exc)) from exc
     if mimetype == "application/json":

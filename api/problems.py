@@ -68,6 +68,18 @@ def problem_response(problem: ApiProblem) -> Response:
     return response
 
 
+def too_large(what: str, limit: int) -> ApiProblem:
+    """413 naming the limit that was hit, e.g. too_large("a form field", 262144)."""
+    return ApiProblem(413, "too_large", f"{what} is limited to {limit} bytes ({_size(limit)})")
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.4g} {unit}"
+    return f"{n} bytes"
+
+
 def validation_problem(exc: ValidationError) -> ApiProblem:
     errors = [
         {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"], "type": e["type"]}

@@ -9,8 +9,7 @@ from __future__ import annotations
 from flask import request
 
 from api.idempotency import upload_fingerprint
-from api.intake import too_large
-from api.problems import ApiProblem
+from api.problems import ApiProblem, too_large
 from api.state import state
 from api.uploads import (
     CHUNK,
@@ -24,15 +23,17 @@ from api.uploads import (
 
 def read_job_upload() -> str:
     """The fingerprint of this request's multipart upload (the body is consumed)."""
-    limit = state().settings.max_upload_bytes
+    settings = state().settings
     boundary = request.mimetype_params.get("boundary", "")
     if not boundary:
         raise ApiProblem(400, "invalid_request", "multipart body without a boundary")
-    reader = MultipartReader(request.stream, boundary.encode())
+    reader = MultipartReader(
+        request.stream, boundary.encode(), max_field_bytes=settings.max_form_field_bytes
+    )
     try:
-        fields, file_sha256 = _walk(reader, limit=limit)
+        fields, file_sha256 = _walk(reader, limit=settings.max_upload_bytes)
     except UploadTooLarge as exc:
-        raise too_large(limit) from exc
+        raise too_large(exc.what, exc.limit) from exc
     except MalformedUpload as exc:
         raise ApiProblem(400, "invalid_request", str(exc)) from exc
     return upload_fingerprint(fields, file_sha256)

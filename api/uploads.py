@@ -17,11 +17,16 @@ from werkzeug.datastructures import Headers
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 CHUNK = 1024 * 1024
-MAX_FIELD_BYTES = 256 * 1024
+UPLOAD = "an upload"
+FORM_FIELD = "a form field"
 
 
 class UploadTooLarge(Exception):
-    pass
+    """A limit was hit while reading: `what` was over `limit` bytes (the 413 names both)."""
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(f"{what} is over {limit} bytes")
+        self.what, self.limit = what, limit
 
 
 class MalformedUpload(Exception):
@@ -36,8 +41,9 @@ class Part:
 
 
 class MultipartReader:
-    def __init__(self, stream: IO[bytes], boundary: bytes) -> None:
+    def __init__(self, stream: IO[bytes], boundary: bytes, *, max_field_bytes: int) -> None:
         self._stream = stream
+        self._max_field_bytes = max_field_bytes
         self._decoder = MultipartDecoder(boundary, max_form_memory_size=4 * CHUNK, max_parts=50)
         self._in_part = False
 
@@ -71,8 +77,8 @@ class MultipartReader:
         data = bytearray()
         while chunk := self.read_chunk():
             data.extend(chunk)
-            if len(data) > MAX_FIELD_BYTES:
-                raise UploadTooLarge("a form field is too large")
+            if len(data) > self._max_field_bytes:
+                raise UploadTooLarge(FORM_FIELD, self._max_field_bytes)
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -118,7 +124,7 @@ class HashingPartStream(io.RawIOBase):
         self._buffer = self._buffer[n:]
         self.size += n
         if self.size > self._limit:
-            raise UploadTooLarge("the upload exceeds the size limit")
+            raise UploadTooLarge(UPLOAD, self._limit)
         self.sha256.update(piece)
         return n
 

@@ -5,14 +5,15 @@ Pure domain code (standard library only), so the API can call it on upload witho
 
 from __future__ import annotations
 
+import io
 import os
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from pipeline.errors import InvalidAudio
+from pipeline.errors import InvalidAudio, InvalidInput
 
 SNIFF_BYTES = 64
 """How many leading bytes `sniff` wants; fewer still work for formats with short signatures."""
@@ -146,15 +147,40 @@ def validate_wav(path: Path) -> None:
 def wav_channels(path: Path) -> int | None:
     """The channel count of a WAV file, or None for other formats (only a decoder could tell)."""
     with path.open("rb") as f:
-        file_size = os.fstat(f.fileno()).st_size
-        header = f.read(12)
-        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
-            return None
-        for chunk_id, size, _offset in _chunks(f, file_size):
-            if chunk_id == b"fmt " and size >= 16:
-                _, channels = struct.unpack("<HH", f.read(4))
-                return int(channels)
+        return _declared_channels(f, os.fstat(f.fileno()).st_size)
+
+
+def head_channels(head: bytes) -> int | None:
+    """The channel count a WAV file's leading bytes declare (the API has only those at intake);
+    None for other formats, or when the `fmt ` chunk lies beyond `head`."""
+    return _declared_channels(io.BytesIO(head), len(head))
+
+
+def _declared_channels(f: BinaryIO, size: int) -> int | None:
+    header = f.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return None
+    for chunk_id, chunk_size, offset in _chunks(f, size):
+        if chunk_id == b"fmt " and chunk_size >= 16 and size - offset >= 4:
+            _, channels = struct.unpack("<HH", f.read(4))
+            return int(channels) or None  # zero channels: validate_wav refuses the file
     return None
+
+
+def check_channel_map(channel_map: Mapping[int, object] | None, *, channels: int | None) -> None:
+    """Raise InvalidInput when `channel_map` names a channel the recording lacks.
+
+    Nothing to check without a map, or when the channel count is unknown (not a WAV header).
+    """
+    if not channel_map or channels is None:
+        return
+    missing = sorted(c for c in channel_map if c >= channels)
+    if missing:
+        have = "channel 0" if channels == 1 else f"channels 0-{channels - 1}"
+        raise InvalidInput(
+            f"channel_map names channel {missing[0]}, but the recording has only {have}",
+            code="invalid_channel_map",
+        )
 
 
 def _chunks(f: BinaryIO, file_size: int) -> Iterator[tuple[bytes, int, int]]:

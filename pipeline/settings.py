@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     max_json_bytes: int = Field(
         default=10 * 1024 * 1024, description="413 above this for JSON bodies (read whole)"
     )
+    max_form_field_bytes: int = Field(
+        default=256 * 1024, description="413 above this for one text field of a multipart upload"
+    )
     # Providers (README "Providers"). Tenants may override both choices; a cloud provider that is
     # chosen but not configured fails the job (provider_not_configured): never a silent fallback.
     transcriber: Literal["local", "assemblyai"] = "local"

@@ -11,7 +11,7 @@ from typing import Literal
 from pipeline.artifacts import upload_key
 from pipeline.errors import BlobNotFound, PermanentError
 from pipeline.ids import new_id
-from pipeline.media import SNIFF_BYTES, sniff
+from pipeline.media import SNIFF_BYTES, head_channels, sniff
 from pipeline.ports import BlobStore
 from pipeline.settings import Settings
 from schemas.common import InputKind
@@ -55,7 +55,8 @@ def input_from_blob(
                 f"the upload has {stat.size} bytes; uploads are limited to {max_bytes} bytes",
                 code="too_large",
             )
-        fmt = sniff(blobs.head(key, SNIFF_BYTES))
+        head = blobs.head(key, SNIFF_BYTES)
+        fmt = sniff(head)
     except BlobNotFound as exc:
         raise UploadRejected("no such upload", code="upload_not_found") from exc
     if fmt is None:
@@ -67,6 +68,7 @@ def input_from_blob(
         content_type=fmt.content_type,
         bytes=stat.size,
         format=fmt.ext,
+        channels=head_channels(head),
     )
 
 

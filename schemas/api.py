@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from schemas.common import JobStatus, Role, Strict
+from schemas.common import ChannelMap, JobStatus, Strict
 
 
 def _has_nul(value: Any) -> bool:
@@ -45,7 +45,7 @@ class ItemOptions(ClientInput):
     agent_id: str | None = Field(default=None, max_length=200)
     call_type: str | None = Field(default=None, max_length=100)
     language: str | None = Field(default=None, max_length=16)
-    channel_map: dict[int, Role] | None = Field(
+    channel_map: ChannelMap | None = Field(
         default=None, description='Audio channel index → role, e.g. {"0": "agent", "1": "customer"}'
     )
     metadata: dict[str, Any] = Field(

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from schemas.api import ItemOptions, TranscriptTurn
-from schemas.common import Role, Strict
+from schemas.common import ChannelMap, Strict
 
 BatchStatus = Literal["open", "closed", "cancelled", "completed"]
 
@@ -25,7 +25,7 @@ class BatchIn(Strict):
     name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00]+$")
     call_type: str | None = Field(default=None, max_length=100)
     metadata: dict[str, Any] = Field(default_factory=dict, description="Given to every item")
-    channel_map: dict[int, Role] | None = None
+    channel_map: ChannelMap | None = None
     callback_url: str | None = Field(
         default=None, max_length=2048, description="Receives batch.completed (signed)"
     )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 RESULT_SCHEMA_VERSION = "2026-11-01"
 ENVELOPE_SCHEMA_VERSION = 1
@@ -26,6 +27,26 @@ class Role(StrEnum):
     AGENT = "agent"
     CUSTOMER = "customer"
     UNKNOWN = "unknown"
+
+
+def _valid_channel_map(value: dict[int, Role]) -> dict[int, Role]:
+    """Channels are numbered from 0, and agent or customer speak on one channel each ("unknown"
+    may mark several). Whether the recording has the channels is checked where it is known."""
+    negative = sorted(c for c in value if c < 0)
+    if negative:
+        raise ValueError(f"channel {negative[0]} is negative: channels are numbered from 0")
+    for role in (Role.AGENT, Role.CUSTOMER):
+        channels = sorted(c for c, r in value.items() if r is role)
+        if len(channels) > 1:
+            listed = " and ".join(str(c) for c in channels)
+            raise ValueError(
+                f"role '{role}' is named twice (channels {listed}); give it one channel"
+            )
+    return value
+
+
+ChannelMap = Annotated[dict[int, Role], AfterValidator(_valid_channel_map)]
+"""Audio channel index → role; every schema that takes a channel map uses this one type."""
 
 
 class Stage(StrEnum):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.common import ENVELOPE_SCHEMA_VERSION, InputKind, Message, Role
+from schemas.common import ENVELOPE_SCHEMA_VERSION, ChannelMap, InputKind, Message, Role
 
 
 class JobInput(Message):
@@ -24,7 +24,7 @@ class JobOptions(Message):
     """Per-job processing options, resolved from the request and the tenant's defaults at intake."""
 
     language: str | None = None
-    channel_map: dict[int, Role] = Field(default_factory=lambda: {0: Role.AGENT, 1: Role.CUSTOMER})
+    channel_map: ChannelMap = Field(default_factory=lambda: {0: Role.AGENT, 1: Role.CUSTOMER})
     call_type: str | None = None
     # Providers chosen at intake (tenant override, else the deployment's); None: decided at run time.
     transcriber: str | None = None

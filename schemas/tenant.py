@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
-from schemas.common import Role, Strict
+from schemas.common import ChannelMap, Strict
 from schemas.scorecard import Scorecard
 
 
@@ -42,7 +42,7 @@ class JobDefaults(Strict):
     """Options a job gets when its request does not say."""
 
     language: str | None = None
-    channel_map: dict[int, Role] | None = None
+    channel_map: ChannelMap | None = None
     call_type: str | None = None
 
 

@@ -50,7 +50,7 @@ class WhisperTranscriber:
         Raises InvalidAudio when the file cannot be decoded or holds no samples, InvalidInput or
         ProviderRejected for a language the model cannot do, TransientError if the model won't load.
         """
-        tracks = decode_tracks(audio)
+        channels, tracks = _decode(audio)
         whisper = self._loaded_model()
         lang = _model_language(whisper, language)
         segments: list[Segment] = []
@@ -65,7 +65,7 @@ class WhisperTranscriber:
             language=detected[0],
             language_confidence=detected[1],
             duration_ms=duration_ms,
-            channels=len(tracks),
+            channels=channels,  # the recording's, even when it was downmixed to one track
             segments=segments,
             provider=PROVIDER,
             model=MODEL_LABEL,
@@ -123,7 +123,13 @@ def decode_tracks(audio: Path) -> list[Samples]:
     Shared with the speaker separator (local_diarize) so both hear the same samples. Raises
     InvalidAudio when the file cannot be decoded or holds no samples.
     """
-    stereo = _channel_count(audio) == 2
+    return _decode(audio)[1]
+
+
+def _decode(audio: Path) -> tuple[int, list[Samples]]:
+    """The recording's channel count and its tracks (see decode_tracks)."""
+    channels = _channel_count(audio)
+    stereo = channels == 2
     fw = _faster_whisper()
     try:
         decoded = fw.decode_audio(str(audio), sampling_rate=SAMPLE_RATE, split_stereo=stereo)
@@ -134,7 +140,7 @@ def decode_tracks(audio: Path) -> list[Samples]:
     tracks = [np.asarray(t, dtype=np.float32) for t in (decoded if stereo else (decoded,))]
     if tracks[0].size == 0:
         raise InvalidAudio("audio decoded to zero samples")
-    return tracks
+    return channels, tracks
 
 
 def _channel_count(audio: Path) -> int:
@@ -144,7 +150,14 @@ def _channel_count(audio: Path) -> int:
             streams = container.streams.audio
             if not streams:
                 raise InvalidAudio("file contains no audio stream")
-            return int(streams[0].channels)
+            # PyAV gives a stream no codec context when FFmpeg has no decoder for its codec
+            # (e.g. a WAV format tag nobody knows); the stream then has no `channels` either.
+            codec = streams[0].codec_context
+            if codec is None:
+                raise InvalidAudio("audio codec is not supported: no decoder for it")
+            if codec.channels < 1:
+                raise InvalidAudio("audio stream declares no channels")
+            return int(codec.channels)
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
         raise InvalidAudio(f"audio could not be opened: {type(exc).__name__}") from exc
 

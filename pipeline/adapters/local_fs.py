@@ -1,4 +1,8 @@
-"""BlobStore on a local directory (the embedded default). Writes are atomic: temp file, then rename."""
+"""BlobStore on a local directory (the embedded default). Writes are atomic: temp file, then rename.
+
+Folders are an implementation detail, as on S3: a delete (or a failed write) removes the folders
+it leaves empty, so a refused upload leaves no trace.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from pipeline.errors import BlobNotFound, InvalidInput, TransientError
 from pipeline.ports import BlobStat
 
 CHUNK = 1024 * 1024
+_ATTEMPTS = 3  # creating a temp file whose folder a concurrent delete just pruned
 
 
 class LocalBlobStore:
@@ -30,23 +35,43 @@ class LocalBlobStore:
 
     def put_stream(self, key: str, stream: BinaryIO, *, content_type: str) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        fd, tmp = self._temp_file(path, prefix=".upload-")
         try:
             with os.fdopen(fd, "wb") as out:
                 shutil.copyfileobj(stream, out, CHUNK)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
+            self._prune(path.parent)
             raise
 
     def put_bytes(self, key: str, data: bytes, *, content_type: str) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".put-")
+        fd, tmp = self._temp_file(path, prefix=".put-")
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.replace(tmp, path)
+
+    def _temp_file(self, path: Path, *, prefix: str) -> tuple[int, str]:
+        """A temp file beside `path`, its folders made; retried because a concurrent delete may
+        prune a folder between the mkdir and the file's creation."""
+        for _ in range(_ATTEMPTS - 1):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                return tempfile.mkstemp(dir=path.parent, prefix=prefix)
+            except FileNotFoundError:
+                continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(dir=path.parent, prefix=prefix)
+
+    def _prune(self, folder: Path) -> None:
+        """Remove `folder` and its parents while they are empty, never the root itself."""
+        while folder != self.root and folder.is_relative_to(self.root):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or already gone, or raced by a writer): stop here
+                return
+            folder = folder.parent
 
     def get_bytes(self, key: str) -> bytes:
         try:
@@ -84,7 +109,9 @@ class LocalBlobStore:
         return self._path(key).is_file()
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        self._prune(path.parent)
 
     def delete_prefix(self, prefix: str) -> int:
         folder = self._path(prefix.rstrip("/"))
@@ -93,6 +120,7 @@ class LocalBlobStore:
         try:
             removed = sum(1 for p in folder.rglob("*") if p.is_file() and not _temporary(p))
             shutil.rmtree(folder)
+            self._prune(folder.parent)  # no empty folders left behind, as `delete` leaves none
         except FileNotFoundError:
             return 0  # nothing there, or removed by a concurrent call: idempotent either way
         except NotADirectoryError:

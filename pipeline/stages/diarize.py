@@ -13,6 +13,7 @@ from functools import partial
 from pipeline import artifacts
 from pipeline.context import Context
 from pipeline.db.tenant_config import config_for_job
+from pipeline.media import check_channel_map
 from pipeline.rules import roles
 from pipeline.rules.findings import covering_utterance
 from pipeline.stages import StageOutput
@@ -29,7 +30,11 @@ Labeler = Callable[[Segment], tuple[str, Role, float]]
 def run(envelope: JobEnvelope, ctx: Context) -> StageOutput:
     raw = artifacts.load(ctx.blobs, envelope, Stage.TRANSCRIBE, RawTranscript)
     names: list[str] = []
-    if _method(raw) in ("labels", "clustered"):
+    if _method(raw) == "channel":
+        # Intake checks WAV headers; other formats show their channels only once decoded. Raises
+        # InvalidInput (invalid_channel_map) rather than attributing every turn to `unknown`.
+        check_channel_map(envelope.options.channel_map, channels=raw.channels)
+    elif _method(raw) in ("labels", "clustered"):
         with ctx.sessions() as session:
             names = config_for_job(session, envelope).config.context.company_names
     transcript = attribute(raw, channel_map=envelope.options.channel_map, company_names=names)

@@ -69,8 +69,9 @@ def _from_audio(envelope: JobEnvelope, ctx: Context) -> RawTranscript:
     with tempfile.TemporaryDirectory(prefix="callintel-") as tmp:
         path = _download_checked(envelope, ctx, Path(tmp))
         raw = ctx.transcriber.transcribe(path, language=envelope.options.language)
-        if raw.channels == 1 and not any(s.speaker for s in raw.segments):
-            # Mono: one channel carries both voices; separate them while the audio is at hand.
+        if not any(s.channel is not None or s.speaker for s in raw.segments):
+            # One track (mono, or several channels downmixed) carries both voices: separate
+            # them while the audio is at hand.
             raw = ctx.separator.separate(path, raw, speakers=2)
         return raw
 

@@ -98,9 +98,16 @@ def _local(tmp_path: Path) -> Backend:
     store = LocalBlobStore(root)
 
     def list_all() -> list[str]:
-        return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+        """Files, and folders left empty (S3 has no folders: an empty one is a leftover)."""
+        files = [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()]
+        empty = [f"{p.relative_to(root)}/" for p in root.rglob("*") if p.is_dir() and _empty(p)]
+        return sorted(files + empty)
 
     return Backend(store, list_all)
+
+
+def _empty(folder: Path) -> bool:
+    return next(folder.iterdir(), None) is None
 
 
 def _s3(endpoint: str) -> Backend:
@@ -211,6 +218,18 @@ def test_delete_removes_and_is_idempotent(store: BlobStore) -> None:
     store.delete("never/existed.txt")
     with pytest.raises(BlobNotFound):
         store.get_bytes("gone.txt")
+
+
+def test_deleting_the_last_key_of_a_folder_leaves_nothing(backend: Backend) -> None:
+    """A refused upload is deleted at once: no empty job folder may stay behind."""
+    backend.store.put_bytes("tenants/t/jobs/j/input.wav", b"RIFF", content_type="audio/wav")
+    backend.store.put_bytes("tenants/t/keep.txt", b"k", content_type="text/plain")
+    backend.store.delete("tenants/t/jobs/j/input.wav")
+    assert backend.list_all() == ["tenants/t/keep.txt"]
+    backend.store.delete("tenants/t/keep.txt")
+    assert backend.list_all() == []
+    backend.store.put_bytes("tenants/t/jobs/j/again.json", b"{}", content_type="x/y")
+    assert backend.store.get_bytes("tenants/t/jobs/j/again.json") == b"{}"  # folders come back
 
 
 def test_delete_leaves_other_keys_alone(backend: Backend) -> None:

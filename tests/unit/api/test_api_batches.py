@@ -9,12 +9,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.state import AppState
 from pipeline.db import backlog, jobs, provider_checks
 from pipeline.db.models import Job, OutboxMessage, utcnow
 from pipeline.db.session import transaction
 from pipeline.settings import Settings
 from schemas.common import Stage
-from tests.conftest import TenantKey
+from tests.conftest import SAMPLES, TenantKey
 
 NDJSON = "application/x-ndjson"
 TURNS = [
@@ -308,3 +309,30 @@ def test_an_over_long_line_is_rejected_and_the_next_one_added(
     assert body is not None
     assert [(r["line"], r["code"]) for r in body["rejected"]] == [(1, "line_too_long")]
     assert [i["line"] for i in body["items"]] == [2]
+
+
+def test_bad_channel_maps_are_refused_for_batches_and_their_items(
+    client: FlaskClient, tenant: TenantKey, app_state: AppState
+) -> None:
+    for bad in ({"-2": "agent"}, {"0": "agent", "1": "agent"}):
+        refused = client.post(
+            "/v1/batches", json={"name": "n", "channel_map": bad}, headers=tenant.headers
+        )
+        assert refused.status_code == 422, refused.json
+        assert refused.json["errors"][0]["loc"] == "channel_map"  # type: ignore[index]
+    batch = create(client, tenant)
+    key = f"tenants/{tenant.tenant_id}/imports/stereo.wav"
+    app_state.blobs.put_bytes(key, (SAMPLES / "stereo.wav").read_bytes(), content_type="audio/wav")
+    lines = [
+        {"key": key, "channel_map": {"0": "agent", "2": "customer"}},
+        {"transcript": TURNS, "channel_map": {"-1": "agent"}},
+        {"key": key, "channel_map": {"1": "agent", "0": "customer"}},
+    ]
+    body = add(client, tenant, batch["id"], lines).json
+    assert [(r["line"], r["code"]) for r in body["rejected"]] == [
+        (1, "validation_error"),
+        (2, "validation_error"),
+    ]
+    assert "channel 2, but the recording has only channels 0-1" in body["rejected"][0]["detail"]
+    assert "negative" in body["rejected"][1]["detail"]
+    assert [i["line"] for i in body["items"]] == [3]

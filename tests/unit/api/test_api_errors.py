@@ -44,7 +44,7 @@ def test_unknown_route_is_404(client: FlaskClient, tenant: TenantKey) -> None:
     ("method", "path", "allowed"),
     [
         ("DELETE", "/v1/jobs", {"GET", "POST"}),
-        ("PUT", "/v1/jobs/job_x", {"GET"}),
+        ("PUT", "/v1/jobs/job_x", {"GET", "DELETE"}),
         ("POST", "/v1/jobs/job_x/result", {"GET"}),
         ("POST", "/healthz", {"GET"}),
         ("DELETE", "/openapi.json", {"GET"}),

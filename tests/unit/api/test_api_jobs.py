@@ -128,6 +128,8 @@ INVALID_BODIES = {
     "unknown-turn-field": {"transcript": [{"speaker": "agent", "text": "hi", "sentiment": 1}]},
     "external-id-too-long": {"transcript": TEXT_TRANSCRIPT, "external_id": "x" * 201},
     "bad-role": {"transcript": TEXT_TRANSCRIPT, "channel_map": {"0": "supervisor"}},
+    "negative-channel": {"transcript": TEXT_TRANSCRIPT, "channel_map": {"-1": "agent"}},
+    "role-twice": {"transcript": TEXT_TRANSCRIPT, "channel_map": {"0": "agent", "3": "agent"}},
     "metadata-not-object": {"transcript": TEXT_TRANSCRIPT, "metadata": [1, 2]},
 }
 
@@ -249,6 +251,8 @@ def test_an_oversized_json_body_is_413(
     )
     assert response.status_code == 413, response.json
     assert response.json["code"] == "too_large"
+    limit = settings.max_json_bytes
+    assert response.json["detail"] == f"a JSON (or YAML) body is limited to {limit} bytes (10 MiB)"
     assert job_rows(tenant.tenant_id) == [] and stored_keys(tenant.tenant_id) == []
 
 

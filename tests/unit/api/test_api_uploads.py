@@ -10,14 +10,17 @@ import hashlib
 import io
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import EnvironBuilder, TestResponse, encode_multipart
 from werkzeug.wrappers import Request
 
+from api import create_app
 from api.state import AppState
 from pipeline.db.models import Job
 from pipeline.settings import Settings
@@ -79,7 +82,7 @@ def test_stereo_wav_is_stored_byte_identical(
         "content_type": "audio/wav",
         "bytes": len(data),
         "format": "wav",
-        "channels": None,
+        "channels": 2,  # read from the WAV header at intake
         "duration_ms": None,
     }
     assert app_state.blobs.get_bytes(key) == data
@@ -210,6 +213,56 @@ def test_invalid_form_fields_are_422_and_store_nothing(
     response = post_audio(tenant, wav, **{placement: fields})
     assert_refused(response, 422, "validation_error")
     assert_nothing_left(tenant, job_rows, stored_keys)
+
+
+BAD_CHANNEL_MAPS = {
+    "negative": ("stereo.wav", '{"-1": "agent", "0": "customer"}', "channel -1 is negative"),
+    "role-twice": ("stereo.wav", "agent,agent", "role 'agent' is named twice (channels 0 and 1)"),
+    "role-twice-json": ("stereo.wav", '{"0": "customer", "1": "customer"}', "named twice"),
+    "beyond-stereo": (
+        "stereo.wav",
+        '{"0": "agent", "5": "customer"}',
+        "channel_map names channel 5, but the recording has only channels 0-1",
+    ),
+    "beyond-mono": (
+        "mono.wav",
+        "agent,customer",
+        "channel_map names channel 1, but the recording has only channel 0",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("sample", "value", "problem"), BAD_CHANNEL_MAPS.values(), ids=BAD_CHANNEL_MAPS
+)
+def test_a_bad_channel_map_is_422_naming_the_problem(
+    post_audio: PostAudio,
+    tenant: TenantKey,
+    job_rows: Rows,
+    stored_keys: Keys,
+    sample: str,
+    value: str,
+    problem: str,
+) -> None:
+    response = post_audio(tenant, (SAMPLES / sample).read_bytes(), after={"channel_map": value})
+    assert_refused(response, 422, "validation_error")
+    [error] = response.json["errors"]
+    assert error["loc"] == "channel_map"
+    assert problem in error["msg"]
+    assert_nothing_left(tenant, job_rows, stored_keys)
+
+
+def test_a_channel_map_within_the_recording_is_accepted(
+    post_audio: PostAudio, tenant: TenantKey, sessions: sessionmaker[Session]
+) -> None:
+    """'unknown' may mark several channels; only agent and customer must be unique."""
+    data = (SAMPLES / "stereo.wav").read_bytes()
+    response = post_audio(tenant, data, after={"channel_map": "unknown,unknown"})
+    assert response.status_code == 202, response.json
+    with sessions() as session:
+        job = session.get(Job, response.json["id"])
+        assert job is not None
+        assert job.envelope["options"]["channel_map"] == {"0": "unknown", "1": "unknown"}
 
 
 def test_multipart_without_a_boundary_is_400(client: FlaskClient, tenant: TenantKey) -> None:
@@ -346,6 +399,37 @@ def test_one_byte_over_with_content_length_is_stopped_while_streaming(
     body = b"".join(wav_body(settings.max_upload_bytes + 1))
     response, _ = post_with_length(client, tenant, body)
     assert_refused(response, 413, "too_large")
+    assert response.json["detail"] == "an upload is limited to 8388608 bytes (8 MiB)"
+    assert_nothing_left(tenant, job_rows, stored_keys)
+
+
+@pytest.mark.parametrize("placement", ["before", "after"])
+@pytest.mark.parametrize("idempotent", [False, True], ids=["plain", "idempotency-key"])
+def test_an_oversized_form_field_is_413_naming_the_field_limit(
+    client: FlaskClient,
+    tenant: TenantKey,
+    settings: Settings,
+    job_rows: Rows,
+    stored_keys: Keys,
+    placement: str,
+    idempotent: bool,
+) -> None:
+    """A 300 KB field hits the form-field limit, not the upload limit (the Idempotency-Key
+    fingerprint walks the body first, with the same limits)."""
+    assert settings.max_form_field_bytes == 256 * 1024
+    wav = FileStorage(io.BytesIO((SAMPLES / "mono.wav").read_bytes()), "call.wav")
+    field = ("metadata", json.dumps({"note": "x" * 300_000}))
+    parts = [field, ("file", wav)] if placement == "before" else [("file", wav), field]
+    boundary, body = encode_multipart(MultiDict(parts))
+    headers = {**tenant.headers, **({"Idempotency-Key": "big-field"} if idempotent else {})}
+    response = client.post(
+        "/v1/jobs",
+        data=body,
+        headers=headers,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+    assert_refused(response, 413, "too_large")
+    assert response.json["detail"] == "a form field is limited to 262144 bytes (256 KiB)"
     assert_nothing_left(tenant, job_rows, stored_keys)
 
 
@@ -415,3 +499,60 @@ def test_metadata_with_nan_is_bad_input(
     response = post_audio(tenant, wav, after={"metadata": '{"score": NaN}'})
     assert_refused(response, 422, "validation_error")
     assert_nothing_left(tenant, job_rows, stored_keys)
+
+
+# --- refusals on the local store: no object and no folder left ---------------------------------
+
+
+@pytest.fixture
+def local_blobs(settings: Settings, tmp_path: Path) -> Iterator[tuple[FlaskClient, Path]]:
+    """The app on a local blob directory (`make run`'s default) instead of S3."""
+    root = tmp_path / "blobs"
+    local = settings.model_copy(update={"storage_url": f"file://{root}"})
+    app = create_app({"TESTING": True, "SETTINGS": local})
+    yield app.test_client(), root
+    app.extensions["callintel"].engine.dispose()
+
+
+def _left_in(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+LOCAL_REFUSALS = {
+    "too-large": (wav_of_size(8 * MIB + 1), {}, 413),
+    "invalid-field-after-the-file": ((SAMPLES / "mono.wav").read_bytes(), {"externalid": "x"}, 422),
+    "bad-json-field-after-the-file": ((SAMPLES / "mono.wav").read_bytes(), {"metadata": "{"}, 422),
+}
+
+
+@pytest.mark.parametrize(("data", "after", "status"), LOCAL_REFUSALS.values(), ids=LOCAL_REFUSALS)
+def test_a_refusal_leaves_no_folder_in_the_local_store(
+    local_blobs: tuple[FlaskClient, Path],
+    tenant: TenantKey,
+    job_rows: Rows,
+    data: bytes,
+    after: dict[str, str],
+    status: int,
+) -> None:
+    client, root = local_blobs
+    parts: list[tuple[str, Any]] = [("file", FileStorage(io.BytesIO(data), "call.wav"))]
+    boundary, body = encode_multipart(MultiDict(parts + list(after.items())))
+    response = client.post(
+        "/v1/jobs",
+        data=body,
+        headers=tenant.headers,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+    assert response.status_code == status, response.json
+    assert job_rows(tenant.tenant_id) == []
+    assert _left_in(root) == []
+
+
+def test_a_truncated_body_leaves_no_folder_in_the_local_store(
+    local_blobs: tuple[FlaskClient, Path], tenant: TenantKey
+) -> None:
+    client, root = local_blobs
+    body = file_part((SAMPLES / "stereo.wav").read_bytes())[: MIB + 1234]  # no closing boundary
+    response = client.post("/v1/jobs", headers=tenant.headers, data=body, content_type=MULTIPART)
+    assert_refused(response, 400, "invalid_request")
+    assert _left_in(root) == []

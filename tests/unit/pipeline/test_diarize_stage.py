@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline import artifacts
@@ -12,11 +13,12 @@ from pipeline.adapters.local_fs import LocalBlobStore
 from pipeline.context import Context
 from pipeline.db.session import transaction
 from pipeline.db.tenants import create_tenant
+from pipeline.errors import InvalidInput
 from pipeline.settings import Settings
 from pipeline.stages import diarize
 from pipeline.stages.diarize import attribute
 from schemas.common import InputKind, Role, Stage
-from schemas.envelope import JobEnvelope, JobInput
+from schemas.envelope import JobEnvelope, JobInput, JobOptions
 from schemas.transcript import RawTranscript, Redaction, Segment, Transcript
 
 CHANNELS = {0: Role.AGENT, 1: Role.CUSTOMER}
@@ -120,3 +122,28 @@ def test_run_reads_the_company_names_from_the_tenant_config(
     assert isinstance(output.artifact, Transcript)
     assert _roles(output.artifact) == [("A", Role.CUSTOMER), ("B", Role.AGENT)]
     assert output.provider == "local-clustered"
+
+
+def test_run_refuses_a_channel_map_naming_a_channel_the_recording_lacks(
+    settings: Settings, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Formats without a WAV header show their channels only once decoded: the job fails with a
+    clear code instead of completing with every turn `unknown`."""
+    blobs = LocalBlobStore(tmp_path)
+    envelope = JobEnvelope(
+        job_id="job_channel_map_test",
+        tenant_id="ten_x",
+        input=JobInput(
+            kind=InputKind.AUDIO, blob_key="x", sha256="0", content_type="audio/ogg", bytes=1
+        ),
+        options=JobOptions(channel_map={2: Role.AGENT, 3: Role.CUSTOMER}),
+    )
+    raw = _raw(_seg(0, "Hello", channel=0), _seg(3000, "Hi", channel=1), channels=2)
+    artifacts.save(blobs, artifacts.artifact_key(envelope, Stage.TRANSCRIBE), raw)
+    ctx = Context(settings=settings, sessions=sessions, blobs=blobs)
+
+    with pytest.raises(InvalidInput) as info:
+        diarize.run(envelope, ctx)
+
+    assert info.value.code == "invalid_channel_map"
+    assert "channel 2, but the recording has only channels 0-1" in info.value.message

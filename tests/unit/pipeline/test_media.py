@@ -22,6 +22,7 @@ from pipeline.media import (
     WAV,
     WEBM,
     AudioFormat,
+    head_channels,
     sniff,
     validate_audio,
     validate_wav,
@@ -283,3 +284,13 @@ def test_validate_audio_leaves_compressed_formats_to_the_decoder(tmp_path: Path)
     validate_audio(truncated, MP3)  # the declared format decides; only WAV is parsed here
     with pytest.raises(InvalidAudio):
         validate_audio(truncated, WAV)
+
+
+def test_head_channels_reads_the_wav_header_it_is_given() -> None:
+    six = _riff(_fmt(channels=6), _chunk(b"data", bytes(1200)))
+    assert head_channels(six[:SNIFF_BYTES]) == 6
+    assert head_channels(_head(STEREO)) == 2
+    assert head_channels(six[:22]) is None  # the fmt chunk is cut off before its channel count
+    padded = _riff(_chunk(b"JUNK", bytes(100)), _fmt(channels=2), _chunk(b"data", bytes(4)))
+    assert head_channels(padded[:SNIFF_BYTES]) is None  # beyond the head: unknown, not guessed
+    assert head_channels(b"fLaC" + bytes(60)) is None

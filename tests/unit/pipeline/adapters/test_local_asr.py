@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import wave
 from pathlib import Path
 
@@ -119,6 +120,15 @@ def test_a_language_the_model_cannot_do_is_rejected(
         transcriber.transcribe(_mp3_clip(tmp_path, seconds=1), language="es")
 
 
+def _wav(*, format_tag: int = 1, channels: int = 1, frames: bytes = bytes(3200)) -> bytes:
+    """A RIFF/WAVE file built by hand: 16 kHz, 16-bit, any format tag and channel count."""
+    block = 2 * channels
+    fmt = struct.pack("<HHIIHH", format_tag, channels, 16_000, 16_000 * block, block, 16)
+    body = b"WAVEfmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"data" + struct.pack("<I", len(frames)) + frames
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
 @pytest.mark.parametrize(
     "content",
     [
@@ -126,8 +136,11 @@ def test_a_language_the_model_cannot_do_is_rejected(
         b"",
         b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(200),
         (SAMPLES / "stereo.wav").read_bytes()[:44],  # a header with no samples
+        _wav(format_tag=0x1234),  # a codec FFmpeg has no decoder for
+        _wav(format_tag=0xFFFF),
+        b"RIFF\xe8\x03\x00\x00WAVE" + bytes(range(256)) * 4,  # garbage after the header
     ],
-    ids=["text", "empty", "png", "header-only-wav"],
+    ids=["text", "empty", "png", "header-only-wav", "unknown-codec", "codec-ffff", "garbage"],
 )
 def test_undecodable_input_is_invalid_audio(
     transcriber: WhisperTranscriber, tmp_path: Path, content: bytes
@@ -142,3 +155,23 @@ def test_undecodable_input_is_invalid_audio(
 def test_a_missing_file_is_invalid_audio(transcriber: WhisperTranscriber, tmp_path: Path) -> None:
     with pytest.raises(InvalidAudio):
         transcriber.transcribe(tmp_path / "absent.wav", language=None)
+
+
+def test_a_six_channel_recording_reports_six_channels(
+    transcriber: WhisperTranscriber, tmp_path: Path
+) -> None:
+    """Downmixed to one track for the model, but the result says what the recording holds."""
+    with wave.open(str(SAMPLES / "mono.wav"), "rb") as src:
+        width = src.getsampwidth()
+        mono = src.readframes(src.getframerate() * 3)
+    frames = b"".join(mono[i : i + width] * 6 for i in range(0, len(mono), width))
+    path = tmp_path / "six.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(6)
+        out.setsampwidth(width)
+        out.setframerate(16_000)
+        out.writeframes(frames)
+    result = transcriber.transcribe(path, language=None)
+    assert result.channels == 6
+    assert all(s.channel is None for s in result.segments)
+    assert "calling" in _text(result, None)
