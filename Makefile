@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run worker test test-fast lint typecheck check bench up down clean samples
+.PHONY: help install run worker test test-fast chaos lint typecheck check bench up down clean samples
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +36,9 @@ test: $(STAMP) ## Run the whole test suite (machine PostgreSQL/Redis if they ans
 
 test-fast: $(STAMP) ## Run the tests that need no worker process
 	$(BIN)/pytest -m "not integration"
+
+chaos: $(STAMP) ## Outages against the production shape (private Redis/PostgreSQL): 90 s faults, figures printed
+	CALLINTEL_CHAOS_OUTAGE_S=90 CALLINTEL_CHAOS_JOBS=30 $(BIN)/pytest -m chaos -s -q
 
 lint: $(STAMP) ## ruff check + format check
 	$(BIN)/ruff check .
