@@ -155,6 +155,12 @@ def send_checks(sessions: sessionmaker[Session], *, lease_s: float) -> int:
     """
     with transaction(sessions) as session:
         due = provider_checks.claim_due(session, lease_s=lease_s)
-        for job in due:
+    # Published after the claim committed, with no connection held: a broker that fails leaves the
+    # checks claimed, and they are due again when the lease ends.
+    for job in due:
+        try:
             start_job(job)
+        except Exception:
+            log.warning("provider check deferred to the next lease", exc_info=True)
+            break
     return len(due)

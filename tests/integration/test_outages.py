@@ -29,6 +29,7 @@ from pipeline.embedded_services import EmbeddedPostgres, EmbeddedRedis, free_por
 from pipeline.settings import Settings
 from tests.conftest import TenantKey, make_tenant, settings_env
 from tests.integration.conftest import ALL_QUEUES
+from tests.support.receiver import Receiver
 from tests.support.services import ROOT, celery_worker, stop_group
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
@@ -46,6 +47,12 @@ FAST = {
     "QUEUED_DEADLINE_S": "60",
     "PUBLISH_TIMEOUT_S": "0.5",
     "BROKER_TIMEOUT_S": "2",
+    # Webhooks to a receiver on 127.0.0.1 over plain HTTP (test-only settings), retried quickly.
+    "WEBHOOK_ALLOW_HTTP": "true",
+    "WEBHOOK_ALLOW_LOOPBACK": "true",
+    "WEBHOOK_DISPATCH_S": "1",
+    "WEBHOOK_JITTER": "0",
+    "WEBHOOK_RETRY_SCHEDULE_S": "[0, 2, 4, 8, 16, 32, 64, 128]",
 }
 
 
@@ -189,6 +196,41 @@ def test_a_database_outage_mid_batch_strands_no_job(stack: Stack) -> None:
     recovered = stack.wait_until(ids, done=len(ids), timeout=RECOVERY_BOUND_S + 60)
     report("database outage", stack, ids, recovered)
     stack.check_all_completed_once(ids)
+    assert recovered <= RECOVERY_BOUND_S
+
+
+def test_a_receiver_down_for_a_while_gets_each_event_once(stack: Stack) -> None:
+    hooks = make_tenant(stack.sessions, "chaos-hooks")  # its own tenant: only these jobs' events
+    port = free_port()  # nothing listens there yet: the receiver is down
+    created = requests.post(
+        f"{stack.api}/v1/webhooks/endpoints",
+        json={"url": f"http://127.0.0.1:{port}/hooks", "event_types": ["job.completed"]},
+        headers=hooks.headers,
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    tenant, stack.tenant = stack.tenant, hooks
+    try:
+        ids = stack.submit(JOBS, label="receiver-down")
+    finally:
+        stack.tenant = tenant
+    began = time.monotonic()
+    stack.wait_until(ids, done=len(ids), timeout=RECOVERY_BOUND_S)
+    time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - began)))
+    with Receiver(created.json()["secret"], port=port).running() as receiver:
+        cleared = time.monotonic()
+        while {r.payload["data"]["job_id"] for r in receiver.verified} < set(ids):
+            assert time.monotonic() - cleared < RECOVERY_BOUND_S + 60, "events still missing"
+            time.sleep(0.25)
+        recovered = time.monotonic() - cleared
+        time.sleep(3)  # room for a duplicate to arrive, were one to be sent
+        events = [r.webhook_id for r in receiver.verified]
+    print(
+        f"\nchaos: receiver down ({OUTAGE_S:.0f} s): {len(set(events))}/{len(ids)} events delivered, "
+        f"{len(events) - len(set(events))} duplicates; all delivered {recovered:.1f} s after it came "
+        f"back (goal <= {RECOVERY_BOUND_S:.0f} s)"
+    )
+    assert len(events) == len(set(events)) == len(ids)
     assert recovered <= RECOVERY_BOUND_S
 
 
