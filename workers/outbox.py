@@ -96,25 +96,21 @@ def publish_handoff(
 
 
 def mark_published(sessions: sessionmaker[Session], ids: Sequence[int]) -> None:
-    if not ids:
-        return
-    with transaction(sessions) as session:
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids))
-            .values(published_at=utcnow(), attempts=OutboxMessage.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
+    _update(sessions, ids, published_at=utcnow(), attempts=OutboxMessage.attempts + 1)
 
 
 def _unclaim(sessions: sessionmaker[Session], ids: Sequence[int]) -> None:
+    _update(sessions, ids, claimed_until=None)
+
+
+def _update(sessions: sessionmaker[Session], ids: Sequence[int], **values: Any) -> None:
     if not ids:
         return
     with transaction(sessions) as session:
         session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(ids))
-            .values(claimed_until=None)
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
 
