@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 # KEYS[1]: the bucket. ARGV: emission interval (µs per unit), burst (units), cost (units).
 # Returns {allowed, remaining, µs until the bucket is full, µs until this cost would conform}.
@@ -74,9 +76,12 @@ class GcraLimiter:
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float) -> GcraLimiter:
-        """A limiter whose every Redis call is bounded by `timeout_s` (connect and read)."""
+        """A limiter whose every check is bounded by `timeout_s` (connect and read, no retry)."""
         client = redis.Redis.from_url(
-            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+            url,
+            socket_connect_timeout=timeout_s,
+            socket_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
         )
         return cls(client)
 
