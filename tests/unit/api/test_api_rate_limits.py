@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
@@ -211,3 +212,25 @@ def test_fails_open_when_redis_never_answers(
             responses = [create_batch(client, tenant) for _ in range(2)]
     assert [r.status_code for r in responses] == [201, 201]
     assert "rate limiter unavailable (TimeoutError)" in caplog.text
+
+
+def test_the_operator_sets_overrides_and_bad_ones_are_refused(
+    make_client: MakeClient, tenant: TenantKey
+) -> None:
+    admin = {"Authorization": "Bearer adm_" + "r" * 40}
+    client = make_client(
+        admin_api_key=SecretStr("adm_" + "r" * 40),
+        rate_limit_batch_per_s=0.01,
+        rate_limit_batch_burst=1,
+    )
+    url = f"/v1/admin/tenants/{tenant.tenant_id}/config"
+    bad = {"rate_limits": {"batch": {"per_s": -1, "burst": 0}, "everything": {}}}
+    refused = client.put(url, json=bad, headers=admin)
+    assert refused.status_code == 422 and refused.json is not None
+    assert refused.json["code"] == "invalid_config"
+    assert {"rate_limits.batch.per_s", "rate_limits.batch.burst", "rate_limits.everything"} <= {
+        e["loc"] for e in refused.json["errors"]
+    }
+    good = {"rate_limits": {"batch": {"per_s": 0.01, "burst": 2}}}
+    assert client.put(url, json=good, headers=admin).status_code == 200
+    assert [create_batch(client, tenant).status_code for _ in range(3)] == [201, 201, 429]
