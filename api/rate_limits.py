@@ -103,6 +103,7 @@ def rate_for(settings: Settings, caller: Caller, name: LimitClass) -> Rate | Non
 
 
 def deployment_rates(settings: Settings) -> dict[LimitClass, tuple[float, int]]:
+    """(per second, burst) of each class from the RATE_LIMIT_* settings."""
     s = settings
     return {
         "submit": (s.rate_limit_submit_per_s, s.rate_limit_submit_burst),
