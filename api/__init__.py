@@ -34,6 +34,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         openapi,
         problems,
         provider_callbacks,
+        rate_limits,
         rescore,
         state,
         tenant_self,
@@ -59,6 +60,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     bound_publishing(settings.publish_timeout_s)
     state.init_app(app, settings)
     problems.init_app(app)
+    rate_limits.init_app(app, settings)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(jobs.bp)

@@ -21,6 +21,7 @@ from api.idempotency import idempotent
 from api.intake import strict_json
 from api.presenters import decode_cursor, encode_cursor_of
 from api.problems import ApiProblem, validation_problem
+from api.rate_limits import rate_limited
 from api.responses import json_response, publish_after_commit
 from api.state import AppState, state
 from api.webhook_urls import check_callback_url
@@ -36,6 +37,7 @@ bp = Blueprint("batches", __name__, url_prefix="/v1/batches")
 
 
 @bp.post("")
+@rate_limited("batch")
 @idempotent()
 def create_batch() -> Response:
     caller, app = require_caller(), state()
@@ -99,6 +101,7 @@ def get_batch(batch_id: str) -> Response:
 
 
 @bp.post("/<batch_id>/items")
+@rate_limited("submit")
 def post_items(batch_id: str) -> Response:
     caller, app = require_caller(), state()
     if request.mimetype not in ("application/x-ndjson", "application/jsonl"):

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, request
 from api.auth import require_caller
 from api.intake import strict_json
 from api.problems import ApiProblem, problem_response, too_large
+from api.rate_limits import rate_limited
 from api.responses import json_response
 from api.state import AppState, state
 from api.uploads import UPLOAD, UploadTooLarge
@@ -48,6 +49,7 @@ def _rejected(exc: UploadRejected) -> Response:
 
 
 @bp.post("")
+@rate_limited("upload")
 def create_upload() -> Response:
     caller, app = require_caller(), state()
     given = _upload_in()

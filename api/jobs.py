@@ -17,6 +17,7 @@ from api.idempotency import idempotent
 from api.intake import accept_audio, accept_transcript, strict_json
 from api.presenters import decode_cursor, encode_cursor, job_view
 from api.problems import ApiProblem, too_large
+from api.rate_limits import rate_limited
 from api.responses import json_response, publish_after_commit
 from api.state import AppState, state
 from api.upload_digest import read_job_upload
@@ -34,6 +35,7 @@ MULTIPART_SLACK = 64 * 1024  # form fields and part headers around the file
 
 
 @bp.post("")
+@rate_limited("submit")
 @idempotent(read_upload=read_job_upload)
 def create_job() -> Response:
     caller, app = require_caller(), state()

@@ -15,6 +15,7 @@ from api.admin_openapi import SECURITY_SCHEME as ADMIN_SECURITY_SCHEME
 from api.admin_openapi import admin_paths
 from api.batches_openapi import SCHEMAS as BATCH_SCHEMAS
 from api.batches_openapi import batch_paths
+from api.rate_limits_openapi import with_rate_limits
 from api.rescore_openapi import SCHEMAS as RESCORE_SCHEMAS
 from api.rescore_openapi import callback_paths, rescore_paths
 from api.retention_openapi import SCHEMAS as RETENTION_SCHEMAS
@@ -151,7 +152,7 @@ def _health() -> dict[str, Any]:
 
 
 def _paths() -> dict[str, Any]:
-    return {
+    paths = {
         "/v1/jobs": {"post": _submit(), "get": _listing()},
         "/v1/jobs/{job_id}": {"get": _status(), "delete": delete_operation(_problem, _JOB_ID)},
         "/v1/jobs/{job_id}/result": {"get": _result()},
@@ -165,6 +166,7 @@ def _paths() -> dict[str, Any]:
         **audit_paths(_ok, _problem),
         **_health(),
     }
+    return with_rate_limits(paths, _problem)
 
 
 def openapi_document() -> dict[str, Any]:

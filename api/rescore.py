@@ -6,6 +6,7 @@ configuration; no transcription is repeated. The work runs on a worker; these vi
 
 from __future__ import annotations
 
+import math
 from typing import TypeVar
 
 from flask import Blueprint, Response, request
@@ -16,6 +17,7 @@ from api.idempotency import idempotent
 from api.intake import strict_json
 from api.jobs import JOB_ID
 from api.problems import ApiProblem, validation_problem
+from api.rate_limits import rate_limited
 from api.responses import json_response, publish_after_commit
 from api.state import state
 from pipeline.db import rescores
@@ -36,9 +38,24 @@ from schemas.rescore import (
 
 M = TypeVar("M", bound=BaseModel)
 bp = Blueprint("rescore", __name__, url_prefix="/v1")
+BULK_UNIT = 100  # jobs a bulk rescore may select per unit of the `rescore` rate limit
+
+
+def bulk_cost() -> int:
+    """What a bulk rescore charges the `rescore` bucket: a unit per 100 jobs it may select (its
+    `limit`, or fewer `job_ids`), rounded up. A body that does not parse costs 1 (it gets a 422)."""
+    try:
+        given = _body(BulkRescoreIn)
+    except ApiProblem:
+        return 1
+    most = given.limit
+    if given.filter.job_ids is not None:
+        most = min(most, len(given.filter.job_ids))
+    return max(1, math.ceil(most / BULK_UNIT))
 
 
 @bp.post("/jobs/<job_id>/rescore")
+@rate_limited("rescore")
 @idempotent()
 def rescore_job(job_id: str) -> Response:
     caller, app = require_caller(), state()
@@ -65,6 +82,7 @@ def rescore_job(job_id: str) -> Response:
 
 
 @bp.post("/rescore")
+@rate_limited("rescore", cost=bulk_cost)
 @idempotent()
 def rescore_bulk() -> Response:
     caller, app = require_caller(), state()

@@ -50,7 +50,12 @@ def run(engine: str, database_url: str, *, items: int, singles: int, tmp: Path) 
     from api import create_app
     from pipeline.settings import Settings
 
-    settings = Settings(database_url=database_url, storage_url=f"file://{tmp / engine}")
+    settings = Settings(
+        database_url=database_url,
+        storage_url=f"file://{tmp / engine}",
+        rate_limit_submit_per_s=0,  # one tenant's 10,000 items and singles: capacity, not limits
+        rate_limit_batch_per_s=0,
+    )
     app = create_app({"TESTING": True, "SETTINGS": settings})
     client = app.test_client()
     headers = {"Authorization": f"Bearer {new_api_key(database_url)}"}

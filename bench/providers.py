@@ -155,6 +155,7 @@ def main() -> None:
             assemblyai_base_url=aai.url,
             gemini_api_key=SecretStr(gemini.api_key),
             gemini_base_url=gemini.base_url,
+            rate_limit_submit_per_s=0,  # one tenant submits every job at once
         )
         workers(stack, env_for(settings), tmp)
         key = cloud_tenant(db_url)

@@ -165,6 +165,30 @@ class Settings(BaseSettings):
     events_heartbeat_s: float = Field(default=15.0, gt=0, description="SSE: comment when idle")
     events_max_lifetime_s: float = Field(default=600.0, gt=0, description="SSE: then reconnect")
     events_max_streams: int = Field(default=8, ge=1, description="SSE streams per API process")
+    # Per-tenant rate limits (docs/rate-limits.md): GCRA buckets in Redis per tenant and endpoint
+    # class; a tenant's `rate_limits` override these. A rate of 0 disables that class.
+    rate_limit_redis_url: str | None = Field(
+        default=None, description="Redis holding the rate-limit buckets; default: REDIS_URL"
+    )
+    rate_limit_timeout_s: float = Field(
+        default=0.15, gt=0, le=2, description="Socket timeout of a check; on a miss: fail open"
+    )
+    rate_limit_submit_per_s: float = Field(
+        default=50.0, ge=0, description="POST /v1/jobs and batch item requests, per second"
+    )
+    rate_limit_submit_burst: int = Field(default=200, ge=1, description="…at once")
+    rate_limit_upload_per_s: float = Field(
+        default=20.0, ge=0, description="POST /v1/uploads, per second"
+    )
+    rate_limit_upload_burst: int = Field(default=100, ge=1, description="…at once")
+    rate_limit_rescore_per_s: float = Field(
+        default=2.0, ge=0, description="Rescore units per second (a bulk rescore: limit/100)"
+    )
+    rate_limit_rescore_burst: int = Field(default=10, ge=1, description="…at once")
+    rate_limit_batch_per_s: float = Field(
+        default=1.0, ge=0, description="POST /v1/batches, per second"
+    )
+    rate_limit_batch_burst: int = Field(default=10, ge=1, description="…at once")
     # Retention (docs/retention.md): a tenant's `retention_days` / `result_retention_days` win;
     # these apply to tenants that set none. None: kept until deleted.
     retention_audio_days: int | None = Field(

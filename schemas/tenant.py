@@ -94,6 +94,22 @@ class BatchPolicy(Strict):
     )
 
 
+class RateLimit(Strict):
+    """A sustained rate and a burst; `per_s` 0 lifts the limit for this tenant."""
+
+    per_s: float = Field(ge=0, le=100_000, description="Units a second, sustained")
+    burst: int = Field(ge=1, le=1_000_000, description="Units at once (a full bucket)")
+
+
+class RateLimits(Strict):
+    """Per-tenant overrides of the deployment's RATE_LIMIT_* settings (None: the deployment's)."""
+
+    submit: RateLimit | None = None  # POST /v1/jobs, POST /v1/batches/{id}/items
+    upload: RateLimit | None = None  # POST /v1/uploads
+    rescore: RateLimit | None = None  # POST /v1/jobs/{id}/rescore (1), POST /v1/rescore (limit/100)
+    batch: RateLimit | None = None  # POST /v1/batches
+
+
 class TenantConfig(Strict):
     context: ClientContext = Field(default_factory=ClientContext)
     defaults: JobDefaults = Field(default_factory=JobDefaults)
@@ -112,6 +128,7 @@ class TenantConfig(Strict):
         "None: the deployment's RETENTION_RESULT_DAYS",
     )
     batches: BatchPolicy = Field(default_factory=BatchPolicy)
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
     packs: list[str] = Field(default_factory=list)  # shipped packs enabled for this tenant
     scorecards: dict[str, Scorecard] = Field(
         default_factory=dict, description="call_type → scorecard; key 'default' for any call type"

@@ -10,6 +10,9 @@ from flask.testing import FlaskClient
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
+from api.rate_limits import ATTRIBUTE
+from api.rate_limits_openapi import HEADERS as RATE_LIMIT_HEADERS
+from api.rate_limits_openapi import LIMITED
 from tests.conftest import TenantKey
 from tests.unit.api.conftest import PostTranscript
 
@@ -117,3 +120,26 @@ def test_idempotency_etags_and_events_are_documented(spec: dict[str, Any]) -> No
     assert "text/event-stream" in events["responses"]["200"]["content"]
     assert "Last-Event-ID" in {p["name"] for p in events["parameters"]}
     assert "JobProgress" in spec["components"]["schemas"]
+
+
+def test_the_rate_limited_operations_are_the_documented_ones(app: Flask) -> None:
+    limited = {}
+    for rule in app.url_map.iter_rules():
+        name = getattr(app.view_functions[rule.endpoint], ATTRIBUTE, None)
+        if name is not None:
+            path = rule.rule.replace("<", "{").replace(">", "}")
+            methods = {m.lower() for m in rule.methods or ()} - {"head", "options"}
+            limited |= {(path, m): name for m in methods}
+    assert limited == LIMITED
+
+
+def test_limited_operations_document_the_429_and_headers(spec: dict[str, Any]) -> None:
+    for path, method in LIMITED:
+        responses = spec["paths"][path][method]["responses"]
+        refused = responses["429"]
+        assert "application/problem+json" in refused["content"]
+        assert {"Retry-After", *RATE_LIMIT_HEADERS} <= set(refused["headers"])
+        successes = [r for code, r in responses.items() if code.startswith("2")]
+        assert successes and all(set(RATE_LIMIT_HEADERS) <= set(r["headers"]) for r in successes)
+        assert "RateLimit-Limit" not in responses["401"].get("headers", {})
+    assert "429" not in spec["paths"]["/v1/jobs"]["get"]["responses"]
