@@ -140,7 +140,7 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="Workers: socket connect/read timeout on the broker"
     )
     publish_timeout_s: float = Field(
-        default=0.5, gt=0, description="API: socket timeout of a publish; the outbox covers misses"
+        default=0.25, gt=0, description="API: socket timeout of a publish; the outbox covers misses"
     )
     poll_after_s: int = Field(default=2, description="Retry-After sent while a job runs")
     # The backlog scheduler (docs/batches.md): batch items wait in the database until released.

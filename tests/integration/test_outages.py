@@ -45,7 +45,6 @@ FAST = {
     "HEARTBEAT_S": "2",
     "RUNNING_DEADLINE_S": "15",
     "QUEUED_DEADLINE_S": "60",
-    "PUBLISH_TIMEOUT_S": "0.5",
     "BROKER_TIMEOUT_S": "2",
     # Webhooks to a receiver on 127.0.0.1 over plain HTTP (test-only settings), retried quickly.
     "WEBHOOK_ALLOW_HTTP": "true",
