@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from _support import base_env, free_port, show_log_on_error, spawn, wait_http_ok, wait_until
 
-ALL_QUEUES = "transcribe,asr-local,analyze,default,webhooks"
+ALL_QUEUES = "transcribe,asr-local,analyze,default,webhooks,maintenance"
 
 
 @dataclass(frozen=True)
