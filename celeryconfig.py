@@ -53,7 +53,8 @@ task_routes = {
     "pipeline.analyze": {"queue": "analyze"},
     "pipeline.score": {"queue": "default"},
     "pipeline.persist": {"queue": "default"},
-    "maintenance.*": {"queue": "default"},
+    # Beat tasks on their own queue: a backlog on `default` never delays the reaper or the sweep.
+    "maintenance.*": {"queue": "maintenance"},
     "webhooks.*": {"queue": "webhooks"},
     "batches.*": {"queue": "default"},
 }

@@ -30,7 +30,7 @@ from pipeline.db.tenants import (
 from pipeline.errors import PermanentError
 from pipeline.settings import get_settings
 
-QUEUES = "transcribe,asr-local,analyze,default,webhooks"
+QUEUES = "transcribe,asr-local,analyze,default,webhooks,maintenance"
 
 
 @click.group()

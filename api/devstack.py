@@ -38,7 +38,7 @@ from pipeline.embedded_services import (
 VAR = Path("var")
 PID_FILE = VAR / "run.pid"
 DEMO_TENANT = "demo"
-QUEUES = "transcribe,asr-local,analyze,default,webhooks"
+QUEUES = "transcribe,asr-local,analyze,default,webhooks,maintenance"
 
 
 @dataclass

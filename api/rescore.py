@@ -1,7 +1,8 @@
 """Re-scoring: `POST /v1/jobs/{id}/rescore`, bulk `POST /v1/rescore`, and `GET /v1/rescores…`.
 
 A rescore re-runs score (optionally analyze) from stored artifacts with the tenant's current
-configuration; no transcription is repeated. The work runs on a worker; these views only queue it.
+configuration; no transcription is repeated. The work runs on a worker; these views only queue it:
+rescores wait in the database and are released fairly, up to the caps (docs/fairness.md).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from api.problems import ApiProblem, validation_problem
 from api.rate_limits import rate_limited
 from api.responses import json_response, publish_after_commit
 from api.state import state
-from pipeline.db import rescores
-from pipeline.db.models import Job
-from pipeline.db.rescore_models import Rescore
+from pipeline.db import rescore_backlog, rescores
+from pipeline.db.models import Job, utcnow
+from pipeline.db.rescore_models import WAITING, Rescore
 from pipeline.db.session import transaction
 from pipeline.ids import new_id
 from schemas.common import JobStatus
@@ -75,7 +76,10 @@ def rescore_job(job_id: str) -> Response:
             raise ApiProblem(409, "input_purged", detail)
         row = rescores.create_rescore(session, job, reanalyze=given.reanalyze)
         view = rescore_view(row)
-    publish_after_commit(app.sessions, [job_id])
+        released = rescore_backlog.release_tenant(
+            session, app.settings, caller.tenant_id, now=utcnow()
+        )
+    publish_after_commit(app.sessions, released)
     response = json_response(view, status=202)
     response.headers["Location"] = view.links["self"]
     return response
@@ -97,7 +101,11 @@ def rescore_bulk() -> Response:
             for job in selected
         ]
         views = [rescore_view(row) for row in rows]
-    publish_after_commit(app.sessions, [v.job_id for v in views])
+        # What the tenant's cap allows starts now; the rest waits for the scheduler's ticks.
+        released = rescore_backlog.release_tenant(
+            session, app.settings, caller.tenant_id, now=utcnow()
+        )
+    publish_after_commit(app.sessions, released)
     body = RescoreBatchView(
         batch_id=batch_id,
         count=len(views),
@@ -136,7 +144,7 @@ def rescore_view(row: Rescore) -> RescoreView:
         id=row.id,
         job_id=row.job_id,
         batch_id=row.batch_id,
-        status=row.status,
+        status="queued" if row.status == WAITING else row.status,  # waiting: queued, to a client
         reanalyze=row.reanalyze,
         config_version=row.config_version,
         old=ScoreSummary.model_validate(row.old_score) if row.old_score else None,

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from _support import base_env, free_port, show_log_on_error, spawn, wait_http_ok, wait_until
 
-ALL_QUEUES = "transcribe,asr-local,analyze,default,webhooks"
+ALL_QUEUES = "transcribe,asr-local,analyze,default,webhooks,maintenance"
 # Benches measure capacity, not the per-tenant rate limits (docs/rate-limits.md): one tenant floods.
 NO_RATE_LIMITS = {
     f"RATE_LIMIT_{name}_PER_S": "0" for name in ("SUBMIT", "UPLOAD", "RESCORE", "BATCH")

@@ -226,7 +226,7 @@ def main() -> None:
             print(f"  NOTE: lease shortened by the bench: import_state.lease_until {was} → "
                   "1 s in the past, written in the database (instead of waiting up to 120 s)")  # fmt: skip
         with ExitStack() as workers:
-            start_worker(workers, worker_cmd("default", beat=True, tmp=tmp), env,
+            start_worker(workers, worker_cmd("default,maintenance", beat=True, tmp=tmp), env,
                          tmp / "worker-3.log")  # fmt: skip
             restarted = time.perf_counter()
             wait_jobs(conn, second, n, timeout=args.timeout + (130 if args.wait_lease else 0))

@@ -43,7 +43,7 @@ from _support import (
     wait_until,
 )
 
-QUEUES = "transcribe,asr-local,analyze,default,webhooks"
+QUEUES = "transcribe,asr-local,analyze,default,webhooks,maintenance"
 RATIO_GOAL = 0.5
 TRANSCRIPT = (
     "Agent: Thank you for calling Acme Bank, my name is Sarah, how can I help you today?\n"

@@ -67,7 +67,7 @@ def env_for(settings: Any) -> dict[str, str]:
 
 def workers(stack: ExitStack, env: dict[str, str], tmp: Path) -> None:
     celery = [sys.executable, "-m", "celery", "-A", "workers.app:app"]
-    io = [*celery, "worker", "-Q", "transcribe,analyze,webhooks", "-P", "threads", "-c", "32", "-l", "INFO",
+    io = [*celery, "worker", "-Q", "transcribe,analyze,webhooks,maintenance", "-P", "threads", "-c", "32", "-l", "INFO",
           "-n", "io@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
     cpu = [*celery, "worker", "-Q", "default,asr-local", "-P", "prefork", "-c", "2", "-l", "INFO",
            "-n", "cpu@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip

@@ -21,6 +21,7 @@ from pipeline import artifacts
 from pipeline.db import audit
 from pipeline.db.audit_models import INPUT_PURGED, JOB_DELETED, JOB_PURGED, RETENTION_ACTOR
 from pipeline.db.models import Base, Job, JobResult, JobStep, Tenant
+from pipeline.db.rescore_models import UNFINISHED as RESCORE_RUNNING
 from pipeline.db.rescore_models import Rescore
 from pipeline.db.session import transaction
 from pipeline.db.tenant_config import parse_config
@@ -33,7 +34,6 @@ from schemas.tenant import TenantConfig
 
 log = logging.getLogger(__name__)
 
-RESCORE_RUNNING = ("queued", "running")
 TERMINAL = tuple(s.value for s in JobStatus if s.terminal)
 
 

@@ -157,6 +157,16 @@ class Settings(BaseSettings):
     gemini_max_in_flight: int = Field(
         default=64, ge=1, description="Batch items on Gemini at once (keeps under its RPM)"
     )
+    # Rescores wait in the database too (docs/fairness.md), released up to these caps.
+    rescore_max_in_flight: int = Field(
+        default=8, ge=1, description="Rescores released and unfinished, all tenants together"
+    )
+    rescore_tenant_max_in_flight: int = Field(
+        default=4, ge=1, description="Rescores released and unfinished, per tenant"
+    )
+    rescore_redrive_s: float = Field(
+        default=2400.0, gt=0, description="A released rescore unfinished this long is re-released"
+    )
     batch_max_items: int = Field(default=100_000, ge=1, description="Items one batch may hold")
     # Idempotency-Key and live progress (README "Idempotent retries", "Live progress").
     idempotency_ttl_s: int = Field(default=86400, ge=86400, description="Keys kept ≥ 24 h")

@@ -89,6 +89,9 @@ def settings(pg_url: str, redis_url: str, s3_endpoint: str) -> Settings:
         stage_soft_limit_s=120,
         stage_hard_limit_s=150,
         visibility_timeout_s=300,
+        # Tests share this database and leave released rescores nobody runs: only the per-tenant
+        # cap (4) applies here; tests/unit/pipeline/db/test_rescore_backlog.py tests the global one.
+        rescore_max_in_flight=10_000,
     )
 
 

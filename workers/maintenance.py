@@ -1,5 +1,6 @@
-"""Beat tasks: the backlog scheduler, the outbox sweep, the stuck-job reaper, provider re-checks, the
-purge of expired idempotency keys and the retention purge."""
+"""Beat tasks, on their own `maintenance` queue: the backlog scheduler (batch items and rescores),
+the outbox sweep, the stuck-job reaper, provider re-checks, the purge of expired idempotency keys
+and the retention purge."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline import batch_import, retention
-from pipeline.db import backlog, idempotency, jobs, provider_checks
+from pipeline.db import backlog, idempotency, jobs, provider_checks, rescore_backlog
 from pipeline.db.models import Job, utcnow
 from pipeline.db.session import transaction
 from pipeline.settings import Settings
@@ -40,7 +41,7 @@ def relay_outbox() -> int:
 @app.task(name="maintenance.release_backlog", ignore_result=True)
 def release_backlog() -> int:
     ctx = worker_context()
-    return release(ctx.sessions, ctx.settings)
+    return release(ctx.sessions, ctx.settings) + release_rescores(ctx.sessions, ctx.settings)
 
 
 def release(sessions: sessionmaker[Session], settings: Settings) -> int:
@@ -51,6 +52,16 @@ def release(sessions: sessionmaker[Session], settings: Settings) -> int:
     """
     with transaction(sessions) as session:
         released = backlog.release_due(session, settings, now=utcnow())
+    if released:
+        _publish(sessions, released)
+    return len(released)
+
+
+def release_rescores(sessions: sessionmaker[Session], settings: Settings) -> int:
+    """Release waiting rescores fairly up to their caps (pipeline/db/rescore_backlog.py), then
+    publish them; like batch items, the release and its outbox rows commit together."""
+    with transaction(sessions) as session:
+        released = rescore_backlog.release_due(session, settings, now=utcnow())
     if released:
         _publish(sessions, released)
     return len(released)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.db import jobs
 from pipeline.db.batches import TOPIC_IMPORT
 from pipeline.db.models import Job, OutboxMessage, utcnow
-from pipeline.db.rescores import TOPIC_RESCORE
+from pipeline.db.rescore_backlog import TOPIC_RESCORE
 from pipeline.db.session import transaction
 from schemas.common import Stage
 from schemas.envelope import JobEnvelope

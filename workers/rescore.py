@@ -13,7 +13,7 @@ from pipeline.rescore import fail_rescore, run_rescore
 from workers.app import app
 from workers.backoff import backoff
 from workers.context import worker_context
-from workers.workflow import analyze_queue
+from workers.workflow import RESCORE_PRIORITY, analyze_queue
 
 log = logging.getLogger(__name__)
 
@@ -43,5 +43,7 @@ def rescore(self: Task[Any, Any], rescore_id: str) -> None:
 
 
 def send_rescore(rescore_id: str, *, analyzer: str | None) -> None:
-    """Queue a rescore where its analysis would run (`analyzer`: None when not reanalyzing)."""
-    rescore.apply_async((rescore_id,), queue=analyze_queue(analyzer or "local"))
+    """Queue a rescore where its analysis would run (`analyzer`: None when not reanalyzing), at
+    the lowest priority: any job's stage on the same queue is served first."""
+    queue = analyze_queue(analyzer or "local")
+    rescore.apply_async((rescore_id,), queue=queue, priority=RESCORE_PRIORITY)

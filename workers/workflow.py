@@ -21,8 +21,9 @@ from workers.app import app
 NETWORK_TRANSCRIBE, LOCAL_TRANSCRIBE = "transcribe", "asr-local"
 NETWORK_ANALYZE, LOCAL_ANALYZE = "analyze", "default"
 # Broker priority (Redis: 0 is served first). One-off jobs go ahead of released batch items at
-# every stage, so a night's batch never delays a daytime submission by more than one task.
-ONE_OFF_PRIORITY, BATCH_PRIORITY = 0, 6
+# every stage, so a night's batch never delays a daytime submission by more than one task; rescores
+# (re-scoring finished calls, often in bulk) come last, behind batch items (docs/fairness.md).
+ONE_OFF_PRIORITY, BATCH_PRIORITY, RESCORE_PRIORITY = 0, 6, 9
 
 
 def stage_signature(envelope: JobEnvelope, stage: Stage, *, batch: bool = False) -> Signature:

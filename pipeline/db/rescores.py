@@ -1,4 +1,5 @@
-"""Rescore rows: created with their outbox row in the caller's transaction; read per tenant."""
+"""Rescore rows: created `waiting` in the caller's transaction (the scheduler in
+pipeline/db/rescore_backlog.py releases them); read per tenant."""
 
 from __future__ import annotations
 
@@ -7,42 +8,28 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.db.models import Job, OutboxMessage
-from pipeline.db.rescore_models import Rescore
+from pipeline.db.models import Job
+from pipeline.db.rescore_models import WAITING, Rescore
 from pipeline.ids import new_id
 from schemas.common import JobStatus
-from schemas.envelope import JobEnvelope
 from schemas.rescore import RescoreFilter
-
-TOPIC_RESCORE = "rescore.start"
 
 
 def create_rescore(
     session: Session, job: Job, *, reanalyze: bool, batch_id: str | None = None
 ) -> Rescore:
-    """A queued rescore of a completed job, and the outbox row that will start it after commit."""
+    """A waiting rescore of a completed job: nothing is published until it is released."""
     row = Rescore(
         id=new_id("rsc"),
         tenant_id=job.tenant_id,
         job_id=job.id,
         batch_id=batch_id,
-        status="queued",
+        status=WAITING,
         reanalyze=reanalyze,
     )
     session.add(row)
     session.flush()  # defaults (created_at) are set, so the caller can present the row
-    session.add(
-        OutboxMessage(
-            topic=TOPIC_RESCORE,
-            job_id=job.id,
-            payload={"rescore_id": row.id, "analyzer": _analyzer(job) if reanalyze else None},
-        )
-    )
     return row
-
-
-def _analyzer(job: Job) -> str:
-    return JobEnvelope.model_validate(job.envelope).options.analyzer_name
 
 
 def completed_jobs(

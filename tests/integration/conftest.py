@@ -16,9 +16,7 @@ from werkzeug.test import TestResponse, encode_multipart
 
 from pipeline.settings import Settings
 from tests.conftest import TenantKey, settings_env
-from tests.support.services import celery_worker
-
-ALL_QUEUES = "transcribe,asr-local,analyze,default,webhooks"
+from tests.support.services import ALL_QUEUES, celery_worker
 
 
 @pytest.fixture(scope="session")

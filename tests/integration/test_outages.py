@@ -28,9 +28,8 @@ from pipeline.db.session import make_engine, make_session_factory
 from pipeline.embedded_services import EmbeddedPostgres, EmbeddedRedis, free_port, port_answers
 from pipeline.settings import Settings
 from tests.conftest import TenantKey, make_tenant, settings_env
-from tests.integration.conftest import ALL_QUEUES
 from tests.support.receiver import Receiver
-from tests.support.services import ROOT, celery_worker, stop_group
+from tests.support.services import ALL_QUEUES, ROOT, celery_worker, stop_group
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 

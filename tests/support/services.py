@@ -25,6 +25,8 @@ import psycopg
 from pipeline.embedded_services import EmbeddedPostgres, EmbeddedRedis, free_port, port_answers
 
 ROOT = Path(__file__).resolve().parents[2]
+# Every queue a deployment consumes (celeryconfig.py routes, workers/workflow.py queues).
+ALL_QUEUES = "transcribe,asr-local,analyze,default,webhooks,maintenance"
 MACHINE_PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 MACHINE_REDIS = "redis://127.0.0.1:6379"
 _embedded: list[EmbeddedPostgres | EmbeddedRedis] = []  # kept referenced for the whole session

@@ -21,7 +21,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
-QUEUES = frozenset({"transcribe", "asr-local", "analyze", "default", "webhooks"})
+QUEUES = frozenset({"transcribe", "asr-local", "analyze", "default", "webhooks", "maintenance"})
 NETWORK_QUEUES = frozenset({"transcribe", "analyze", "webhooks"})  # ARCHITECTURE §5: threads
 CPU_QUEUES = frozenset({"asr-local"})  # ARCHITECTURE §5: prefork, one slot per core
 THREAD_POOLS = frozenset({"threads", "gevent", "eventlet"})
@@ -372,7 +372,7 @@ def test_programs_run_by_app_services_are_dependencies(compose: Compose) -> None
     assert program_problems(compose, ROOT) == []
 
 
-def test_workers_consume_exactly_the_five_queues(compose: Compose) -> None:
+def test_workers_consume_exactly_the_six_queues(compose: Compose) -> None:
     assert queue_problems(compose) == []
 
 
@@ -427,7 +427,7 @@ services:
       redis: {condition: service_healthy}
   io:
     <<: *app
-    command: celery -A jobs.app:app worker --queues=transcribe,analyze,webhooks --pool threads -c 20
+    command: celery -A jobs.app:app worker --queues=transcribe,analyze,webhooks,maintenance --pool threads -c 20
     depends_on: [redis]
   cpu:
     <<: *app

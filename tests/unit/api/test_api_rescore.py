@@ -1,11 +1,14 @@
-"""Re-scoring requests: only a tenant's own completed jobs, clear problems for everything else."""
+"""Re-scoring requests: only a tenant's own completed jobs, clear problems for everything else;
+what the tenant's cap allows starts at once, the rest waits unpublished."""
 
 from __future__ import annotations
 
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.db.models import Job
+from pipeline.db.models import Job, OutboxMessage
+from pipeline.db.rescore_models import Rescore
 from pipeline.db.session import transaction
 from schemas.common import JobStatus
 from tests.conftest import TenantKey
@@ -75,3 +78,28 @@ def test_a_bulk_rescore_selects_only_completed_jobs_of_the_tenant(
     assert response.json["count"] == 1  # type: ignore[index]
     assert [r["job_id"] for r in response.json["rescores"]] == [ours]  # type: ignore[index]
     assert client.get("/v1/rescores/rsc_nope", headers=tenant.headers).status_code == 404
+
+
+def test_a_bulk_rescore_starts_what_the_tenants_cap_allows_and_the_rest_waits_unpublished(
+    client: FlaskClient, tenant: TenantKey, sessions: sessionmaker[Session]
+) -> None:
+    ids = [queued_job(client, tenant) for _ in range(6)]
+    for job_id in ids:
+        mark_completed(sessions, job_id)
+    response = client.post("/v1/rescore", json={}, headers=tenant.headers)
+    assert response.status_code == 202
+    shown = [r["status"] for r in response.json["rescores"]]  # type: ignore[index]
+    assert shown == ["queued"] * 6  # waiting looks like queued to a client
+    with sessions() as session:
+        stored = session.scalars(
+            select(Rescore.status).where(Rescore.tenant_id == tenant.tenant_id)
+        )
+        published = session.scalars(
+            select(OutboxMessage.job_id).where(
+                OutboxMessage.topic == "rescore.start", OutboxMessage.job_id.in_(ids)
+            )
+        ).all()
+    assert sorted(stored) == ["queued"] * 4 + ["waiting"] * 2  # RESCORE_TENANT_MAX_IN_FLIGHT
+    assert sorted(published) == sorted(ids[:4])  # the oldest four
+    one = client.get(response.json["rescores"][5]["links"]["self"], headers=tenant.headers)  # type: ignore[index]
+    assert one.json["status"] == "queued"  # type: ignore[index]

@@ -6,7 +6,7 @@ import pytest
 
 from schemas.common import STAGES, InputKind
 from schemas.envelope import JobEnvelope, JobInput, JobOptions
-from workers.workflow import BATCH_PRIORITY, ONE_OFF_PRIORITY, stage_signature
+from workers.workflow import BATCH_PRIORITY, ONE_OFF_PRIORITY, RESCORE_PRIORITY, stage_signature
 
 
 def envelope(kind: InputKind, *, transcriber: str | None, analyzer: str | None) -> JobEnvelope:
@@ -43,3 +43,9 @@ def test_batch_items_go_at_batch_priority() -> None:
     job = envelope(InputKind.TRANSCRIPT, transcriber=None, analyzer="local")
     for stage in STAGES:
         assert stage_signature(job, stage, batch=True).options["priority"] == BATCH_PRIORITY
+
+
+def test_rescores_come_after_batch_items_which_come_after_one_off_jobs() -> None:
+    """Redis serves 0 first, in steps of 0, 3, 6, 9: each kind must land on its own step."""
+    assert ONE_OFF_PRIORITY < BATCH_PRIORITY < RESCORE_PRIORITY <= 9
+    assert {p // 3 for p in (ONE_OFF_PRIORITY, BATCH_PRIORITY, RESCORE_PRIORITY)} == {0, 2, 3}
