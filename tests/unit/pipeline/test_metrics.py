@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline import metrics
 from pipeline.errors import InvalidInput, TransientError
+from tests.support.services import free_port
 
 # A child process as a gunicorn worker or prefork child is: PROMETHEUS_MULTIPROC_DIR set before
 # prometheus_client is imported.
@@ -77,3 +79,13 @@ def test_a_provider_429_is_counted_and_timed_by_its_code() -> None:
     assert sample(count, **rate_limited) == 1
     assert sample(count, provider="p429", operation="submit", outcome="invalid_input") == 1
     assert sample(count, provider="p429", operation="check", outcome="ok") == 1
+
+
+def test_serve_answers_a_scrape(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a worker does on `worker_ready` when WORKER_METRICS_PORT is set."""
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    port = free_port()
+    metrics.serve(port, addr="127.0.0.1")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        body = response.read().decode()
+    assert "callintel_stage_duration_seconds" in body
