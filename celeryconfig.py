@@ -82,6 +82,8 @@ beat_schedule = {
         "task": "maintenance.send_due_checks",
         "schedule": _s.provider_check_tick_s,
     },
+    # Queue depth, backlog per tenant, outbox and overdue jobs as gauges (docs/operations.md).
+    "sample-gauges": {"task": "maintenance.sample_gauges", "schedule": _s.gauges_interval_s},
     # Claims due webhook deliveries; their waits live in the database, not in countdowns.
     "webhooks-dispatch": {"task": "webhooks.dispatch_due", "schedule": _s.webhook_dispatch_s},
 }

@@ -18,7 +18,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(test_config or {})
     settings: Settings = app.config.get("SETTINGS") or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     # A whole request body is never read into memory by Flask; this is a second line of defence.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -31,6 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         events,
         health,
         jobs,
+        metrics,
         openapi,
         problems,
         provider_callbacks,
@@ -61,6 +62,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     state.init_app(app, settings)
     problems.init_app(app)
     rate_limits.init_app(app, settings)
+    metrics.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(jobs.bp)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -57,6 +58,8 @@ class DevStack:
         env = dict(os.environ)
         env.setdefault("STORAGE_URL", f"file://{VAR / 'blobs'}")
         env.setdefault("HF_HUB_OFFLINE", "1")
+        if "PROMETHEUS_MULTIPROC_DIR" not in env:
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_dir(VAR / "metrics"))
         # Direct uploads to the local store are signed URLs of the API: both gunicorn workers
         # must share the secret; a fresh one per run only voids the links of a previous run.
         env.setdefault("UPLOAD_SIGNING_SECRET", secrets.token_urlsafe(32))
@@ -176,6 +179,15 @@ def demo_key(database_url: str) -> str:
     path.write_text(key + "\n")
     path.chmod(0o600)
     return key
+
+
+def fresh_metrics_dir(path: Path) -> Path:
+    """An empty folder for prometheus-client's multiprocess files: values of a previous run's
+    processes would otherwise be added to this run's. Every process of the stack (gunicorn's
+    workers, the worker's pool) writes there, so the API's /metrics shows the whole stack."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path.resolve()
 
 
 def _wait_for_port(port: int, *, timeout: float = 20.0) -> None:

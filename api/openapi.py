@@ -148,6 +148,16 @@ def _health() -> dict[str, Any]:
             "Readiness: database, broker, storage",
             {"200": {"description": "Ready"}, "503": {"description": "Not ready"}},
         ),
+        "/metrics": probe(
+            "Prometheus metrics (text format); a Bearer METRICS_TOKEN when one is set",
+            {
+                "200": {
+                    "description": "Every process's metrics",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                "401": _problem("METRICS_TOKEN is set and was not presented"),
+            },
+        ),
     }
 
 

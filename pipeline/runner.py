@@ -20,12 +20,13 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
-from pipeline import artifacts
+from pipeline import artifacts, metrics
 from pipeline.context import Context
 from pipeline.db import jobs, provider_checks
 from pipeline.db.models import utcnow
 from pipeline.db.session import transaction
-from pipeline.errors import DatabaseUnavailable, NotReady
+from pipeline.errors import DatabaseUnavailable, NotReady, PipelineError, TransientError
+from pipeline.logs import bound
 from pipeline.stages import StageOutput, analyze, diarize, persist, score, transcribe
 from schemas.common import STAGES, JobStatus, Stage
 from schemas.envelope import JobEnvelope
@@ -63,25 +64,51 @@ def run_stage(
     PipelineError subclasses only: a database that is unreachable, locked or deadlocked is a
     DatabaseUnavailable (a TransientError). The caller decides retry or failure.
     """
+    began, outcome = time.perf_counter(), "error"
+    context = bound(job_id=envelope.job_id, tenant_id=envelope.tenant_id, stage=stage.value)
     try:
-        return _run_stage(stage, envelope, ctx, retries=retries)
+        with context:  # every line logged meanwhile carries the job, its tenant and the stage
+            outcome, advanced = _run_stage(stage, envelope, ctx, retries=retries)
     except TRANSIENT_DB_ERRORS as exc:
-        raise DatabaseUnavailable(f"database unavailable ({type(exc).__name__})") from exc
+        error = DatabaseUnavailable(f"database unavailable ({type(exc).__name__})")
+        _count_error(stage, error)
+        raise error from exc
+    except Exception as exc:
+        _count_error(stage, exc)
+        raise
+    finally:
+        elapsed = time.perf_counter() - began
+        metrics.STAGE_DURATION.labels(stage.value, outcome).observe(elapsed)
+    return advanced
+
+
+def _count_error(stage: Stage, exc: Exception) -> None:
+    """By the code the task's policy (workers/base.py) records; Celery's soft time limit is named,
+    not imported, to keep Celery out of pipeline/."""
+    if isinstance(exc, PipelineError):
+        code, transient = exc.code, isinstance(exc, TransientError)
+    elif type(exc).__name__ == "SoftTimeLimitExceeded":
+        code, transient = "stage_timeout", True
+    else:
+        code, transient = "internal_error", False
+    kind = "transient" if transient else "permanent"
+    metrics.STAGE_ERRORS.labels(stage.value, code, kind).inc()
 
 
 def _run_stage(
     stage: Stage, envelope: JobEnvelope, ctx: Context, *, retries: int
-) -> Advanced | None:
+) -> tuple[str, Advanced | None]:
+    """The stage's outcome (a `callintel_stage_duration_seconds` label) and what it leaves."""
     key = artifacts.artifact_key(envelope, stage)
     done_before = stage is not Stage.PERSIST and ctx.blobs.exists(key)
     settings = ctx.settings
     with transaction(ctx.sessions, durable=False) as session:
         job = jobs.lock_job(session, envelope.job_id)
         if job is None or JobStatus(job.status).terminal:
-            return None
+            return "ignored", None
         batch = job.batch_id is not None
         if done_before:
-            return _finish(
+            return "skipped", _finish(
                 session, ctx, envelope, stage, key, batch=batch, provider=None, model=None
             )
         start = jobs.begin_stage(
@@ -102,14 +129,15 @@ def _run_stage(
                 message=message,
                 settings=ctx.settings,
             )
-            return None
+            return "gave_up", None
+    metrics.STAGE_ATTEMPTS.labels(stage.value).inc()
     began = time.perf_counter()
     try:
         with HEARTBEAT.beating(ctx, envelope.job_id):
             output = STAGE_RUNNERS[stage](envelope, ctx)
     except NotReady as exc:
         _park(ctx, envelope, stage, after_s=exc.retry_after_s or settings.provider_recheck_s)
-        return None
+        return "parked", None
     if stage is not Stage.PERSIST:
         artifacts.save(ctx.blobs, key, output.artifact)
     with transaction(ctx.sessions, durable=False) as session:
@@ -127,7 +155,7 @@ def _run_stage(
         "stage done",
         extra={"job_id": envelope.job_id, "stage": stage.value, "ms": _ms_since(began)},
     )
-    return advanced
+    return "done", advanced
 
 
 def _finish(

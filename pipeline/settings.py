@@ -107,6 +107,19 @@ class Settings(BaseSettings):
         default=1, ge=1, description="Torch CPU threads per worker process (local models)"
     )
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text: key=value lines for people; json: one object per line"
+    )
+    # Metrics (docs/operations.md).
+    metrics_token: SecretStr | None = Field(
+        default=None, description="When set, GET /metrics needs `Authorization: Bearer <token>`"
+    )
+    worker_metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="A worker serves its metrics on this port; 0: off"
+    )
+    gauges_interval_s: float = Field(
+        default=15.0, gt=0, description="How often beat samples the queue and backlog gauges"
+    )
     public_base_url: str | None = None
     visibility_timeout_s: int = 3600
     stage_soft_limit_s: int = 900

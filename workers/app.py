@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
 
-from pipeline.logs import ContextFormatter
+from pipeline import metrics
+from pipeline.logs import formatter
+from pipeline.settings import get_settings
 
 
 def create_celery() -> Celery:
@@ -31,9 +33,19 @@ app = create_celery()
 @after_setup_logger.connect
 @after_setup_task_logger.connect
 def _context_fields(logger: Any, format: str, **_: Any) -> None:
-    """Worker lines carry the same context fields as the API's (job_id, stage, code, …)."""
+    """Worker lines carry the same context fields as the API's (job_id, stage, code, …), as text
+    or JSON (LOG_FORMAT)."""
     for handler in logger.handlers:
-        handler.setFormatter(ContextFormatter(format))
+        handler.setFormatter(formatter(get_settings().log_format, format))
+
+
+@worker_ready.connect
+def _serve_metrics(**_: Any) -> None:
+    """The worker's main process serves every pool process's metrics on WORKER_METRICS_PORT
+    (0: off); prefork children write theirs to PROMETHEUS_MULTIPROC_DIR (docs/operations.md)."""
+    port = get_settings().worker_metrics_port
+    if port:
+        metrics.serve(port)
 
 
 def bound_publishing(timeout_s: float) -> None:

@@ -1,6 +1,6 @@
 """Beat tasks, on their own `maintenance` queue: the backlog scheduler (batch items and rescores),
-the outbox sweep, the stuck-job reaper, provider re-checks, the purge of expired idempotency keys
-and the retention purge."""
+the outbox sweep, the stuck-job reaper, provider re-checks, the purge of expired idempotency keys,
+the retention purge and the operational gauges."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline import batch_import, retention
+from pipeline import batch_import, gauges, retention
 from pipeline.db import backlog, idempotency, jobs, provider_checks, rescore_backlog
 from pipeline.db.models import Job, utcnow
 from pipeline.db.session import transaction
@@ -175,3 +175,10 @@ def send_checks(sessions: sessionmaker[Session], *, lease_s: float) -> int:
             log.warning("provider check deferred to the next lease", exc_info=True)
             break
     return len(due)
+
+
+@app.task(name="maintenance.sample_gauges", ignore_result=True)
+def sample_gauges() -> None:
+    """Sample queue depth, backlog, outbox and overdue jobs into gauges (pipeline/gauges.py)."""
+    ctx = worker_context()
+    gauges.publish(gauges.sample(ctx.sessions, ctx.settings.redis_url, now=utcnow()))

@@ -27,6 +27,7 @@ from pipeline.errors import (
     ProviderRejected,
     TransientError,
 )
+from pipeline.metrics import provider_call
 from pipeline.ports import TranscriptionRequest
 from schemas.transcript import RawTranscript, Segment, Word
 
@@ -80,13 +81,14 @@ class AssemblyAITranscriber:
         if (audio is None) == (audio_url is None):
             raise InvalidInput("give exactly one of audio and audio_url")
         http = self._http()
-        try:
-            url = audio_url if audio_url is not None else _upload(http, audio)
-            created = transcript_api.create_transcript(http, _transcript_request(url, request))
-        except PipelineError:
-            raise
-        except Exception as exc:
-            raise translate_error(exc, secrets=self._secrets) from exc
+        with provider_call(PROVIDER, "submit"):
+            try:
+                url = audio_url if audio_url is not None else _upload(http, audio)
+                created = transcript_api.create_transcript(http, _transcript_request(url, request))
+            except PipelineError:
+                raise
+            except Exception as exc:
+                raise translate_error(exc, secrets=self._secrets) from exc
         if not created.id:
             raise PermanentError("AssemblyAI returned no transcript id", code="provider_error")
         return created.id
@@ -97,10 +99,11 @@ class AssemblyAITranscriber:
         Safe to repeat. A transcript that ended in error raises
         ProviderRejected(code="transcription_failed") with AssemblyAI's reason.
         """
-        try:
-            response = transcript_api.get_transcript(self._http(), provider_job_id)
-        except Exception as exc:
-            raise translate_error(exc, secrets=self._secrets) from exc
+        with provider_call(PROVIDER, "check"):
+            try:
+                response = transcript_api.get_transcript(self._http(), provider_job_id)
+            except Exception as exc:
+                raise translate_error(exc, secrets=self._secrets) from exc
         if response.status in _PENDING:
             return None
         if response.status == aai_types.TranscriptStatus.error:

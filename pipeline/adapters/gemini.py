@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from pipeline.analysis.prompt import build_prompt, chunk_utterances, merge, prompt_hash
 from pipeline.errors import PermanentError, PipelineError, ProviderRejected, TransientError
+from pipeline.metrics import provider_call
 from pipeline.ports import AnalysisRequest
 from schemas.analysis import Insights, SemanticAnswer
 from schemas.llm import LlmAnalysis
@@ -172,12 +173,13 @@ class GeminiAnalyzer:
         )
 
     def _generate(self, prompt: str) -> types.GenerateContentResponse:
-        try:
-            return self._client.models.generate_content(
-                model=self.model, contents=prompt, config=self._config
-            )
-        except Exception as exc:  # the port boundary: only pipeline errors leave this adapter
-            raise translate_error(exc) from exc
+        with provider_call(self.name, "generate"):
+            try:
+                return self._client.models.generate_content(
+                    model=self.model, contents=prompt, config=self._config
+                )
+            except Exception as exc:  # the port boundary: only pipeline errors leave this adapter
+                raise translate_error(exc) from exc
 
     # The Batch API (docs/batches.md, "Nightly economy"): the same prompts and config as `analyze`,
     # one inlined request per chunk, answered within 24 h at the batch price.
@@ -191,10 +193,11 @@ class GeminiAnalyzer:
             types.InlinedRequest(contents=prompt, config=self._config, metadata={"part": str(n)})
             for n, prompt in enumerate(prompts, start=1)
         ]
-        try:
-            job = self._client.batches.create(model=self.model, src=inlined)
-        except Exception as exc:  # the port boundary: only pipeline errors leave this adapter
-            raise translate_error(exc) from exc
+        with provider_call(self.name, "batch_submit"):
+            try:
+                job = self._client.batches.create(model=self.model, src=inlined)
+            except Exception as exc:  # the port boundary: only pipeline errors leave this adapter
+                raise translate_error(exc) from exc
         if not job.name:
             raise TransientError("Gemini created a batch without a name", code=BATCH_GARBLED)
         return job.name
@@ -205,10 +208,11 @@ class GeminiAnalyzer:
         A batch that failed, was cancelled or expired raises ProviderRejected; an answer that does
         not validate is PermanentError(analyzer_invalid_output) (a batch is not asked twice).
         """
-        try:
-            job = self._client.batches.get(name=name)
-        except Exception as exc:  # the port boundary: only pipeline errors leave this adapter
-            raise translate_error(exc) from exc
+        with provider_call(self.name, "batch_check"):
+            try:
+                job = self._client.batches.get(name=name)
+            except Exception as exc:  # the port boundary: only pipeline errors leave this adapter
+                raise translate_error(exc) from exc
         state = job.state
         if state in _BATCH_ENDED:
             raise ProviderRejected(f"Gemini batch ended {state.value}", code=_BATCH_ENDED[state])

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.db import batches
 from pipeline.db.models import Job, JobResult, JobStep, OutboxMessage, utcnow
+from pipeline.metrics import JOB_FAILURES
 from pipeline.settings import DEFAULT_DEADLINES, Deadlines, Settings
 from pipeline.webhooks import deliveries
 from schemas.common import RUNNING_STATUS, STAGES, UNFINISHED, JobStatus, Stage
@@ -235,6 +236,8 @@ def fail_job(
     job.error_code, job.error_message = code, message
     job.updated_at = job.completed_at = now
     job.next_action_at = None
+    # Counted when decided: a rollback after this (rare) over-counts, a missed count would hide one.
+    JOB_FAILURES.labels(stage.value if stage else "none", code).inc()
     # Webhook deliveries, in the same transaction as the final state.
     deliveries.enqueue_job_event(session, job, TOPIC_FAILED, settings=settings)
     if job.batch_id:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.db.session import transaction
 from pipeline.errors import PipelineError
+from pipeline.metrics import WEBHOOK_DELIVERIES
 from pipeline.settings import Settings
 from pipeline.webhooks import deliveries
 from pipeline.webhooks.deliveries import Claim
@@ -62,6 +63,7 @@ def deliver(
         state = deliveries.record_outcome(
             session, claim, request, outcome, settings=settings, rng=rng
         )
+    WEBHOOK_DELIVERIES.labels(state).inc()
     extra = {"delivery_id": claim.delivery_id, "attempt": claim.attempt, "state": state}
     log.info("webhook attempt", extra=extra)
     return state

@@ -574,3 +574,15 @@ def test_checkers_report_each_breakage(
     problems = all_problems(compose, tmp_path)
 
     assert any(expected in problem for problem in problems), problems
+
+
+def test_app_services_log_json_and_keep_metrics_on_a_tmpfs(compose: Compose) -> None:
+    """docs/operations.md: JSON logs, a multiprocess folder that starts empty with its container,
+    and every worker serving its metrics on a port of its own."""
+    for name, service in app_services(compose).items():
+        env = environment(service)
+        assert env.get("LOG_FORMAT") == "json", name
+        assert env.get("PROMETHEUS_MULTIPROC_DIR") in (service.get("tmpfs") or []), name
+    for name in workers(compose):
+        port = environment(services(compose)[name]).get("WORKER_METRICS_PORT")
+        assert port is not None and int(port) > 0, name

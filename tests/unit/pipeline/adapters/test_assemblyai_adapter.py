@@ -9,6 +9,7 @@ from pathlib import Path
 
 import assemblyai as aai
 import pytest
+from prometheus_client import REGISTRY
 
 from pipeline.adapters.assemblyai import MESSAGE_CHARS, AssemblyAITranscriber
 from pipeline.errors import InvalidInput, ProviderRejected, TransientError
@@ -268,11 +269,14 @@ def test_wrong_key_is_provider_auth_without_the_key(fake: FakeAssemblyAI) -> Non
 def test_rate_limit_is_transient_and_the_retry_succeeds(
     fake: FakeAssemblyAI, transcriber: AssemblyAITranscriber
 ) -> None:
+    limited = "callintel_provider_rate_limited_total"
+    before = REGISTRY.get_sample_value(limited, {"provider": "assemblyai"}) or 0.0
     fake.fail_next("submit", status=429)
     with pytest.raises(TransientError) as caught:
         transcriber.submit(audio_url=AUDIO_URL, request=TranscriptionRequest())
 
     assert caught.value.code == "provider_rate_limited"
+    assert REGISTRY.get_sample_value(limited, {"provider": "assemblyai"}) == before + 1
     assert transcriber.submit(audio_url=AUDIO_URL, request=TranscriptionRequest())
 
 

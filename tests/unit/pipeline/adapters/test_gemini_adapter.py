@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from pipeline.adapters.gemini import GeminiAnalyzer
 from pipeline.analysis.prompt import TRANSCRIPT_CLOSE, chunk_utterances
@@ -190,12 +191,16 @@ def test_rate_limit_and_server_errors_are_transient_and_not_retried_by_the_sdk(
     fake: FakeGemini, make: Make, code: int, error_code: str
 ) -> None:
     fake.queue(status(code), times=5)
+    timed = "callintel_provider_request_duration_seconds_count"
+    labels = {"provider": "gemini", "operation": "generate", "outcome": error_code}
+    before = REGISTRY.get_sample_value(timed, labels) or 0.0
 
     with pytest.raises(TransientError) as caught:
         make().analyze(request())
 
     assert caught.value.code == error_code
     assert len(fake.requests) == 1  # Celery is the one retry layer
+    assert REGISTRY.get_sample_value(timed, labels) == before + 1
 
 
 @pytest.mark.parametrize(
