@@ -54,6 +54,36 @@ class Settings(BaseSettings):
     max_form_field_bytes: int = Field(
         default=256 * 1024, description="413 above this for one text field of a multipart upload"
     )
+    # Capacity limits (docs/limits.md): sized from bench/analysis_scaling.py so the slowest stage of
+    # an accepted input finishes well within STAGE_SOFT_LIMIT_S. 422 `too_long` above them.
+    max_transcript_chars: int = Field(
+        default=2_000_000,
+        ge=1,
+        description="Characters of a submitted transcript's text (all turns); analysis time grows "
+        "with it, about 0.1 s per KB on 2 cores: 2 M chars is ~200 s, under a quarter of the "
+        "900 s soft limit",
+    )
+    max_utterances: int = Field(
+        default=20_000,
+        ge=1,
+        description="Turns (or lines) of a submitted transcript; per-turn work (sentiment, "
+        "embeddings, rules) grows with it",
+    )
+    max_audio_seconds: int = Field(
+        default=4 * 3600,
+        ge=1,
+        description="Recording duration; local speech-to-text runs at a fraction of real time, "
+        "so a longer call cannot finish transcribing within the soft limit",
+    )
+    analysis_window_utterances: int = Field(
+        default=200,
+        ge=0,
+        description="Local analysis reads long calls in windows of this many utterances "
+        "(memory stays bounded, time grows linearly); 0: the whole call at once",
+    )
+    analysis_window_overlap: int = Field(
+        default=10, ge=0, description="Utterances shared by consecutive analysis windows"
+    )
     # Providers (README "Providers"). Tenants may override both choices; a cloud provider that is
     # chosen but not configured fails the job (provider_not_configured): never a silent fallback.
     transcriber: Literal["local", "assemblyai"] = "local"

@@ -58,7 +58,10 @@ def analyzer_from_settings(settings: Settings, name: str) -> Analyzer:
         from pipeline.adapters.torch_threads import limit_torch_threads
 
         limit_torch_threads(settings.torch_threads)
-        return LocalAnalyzer()
+        return LocalAnalyzer(
+            window_utterances=settings.analysis_window_utterances,
+            window_overlap=settings.analysis_window_overlap,
+        )
     if name == "gemini":
         if settings.gemini_api_key is None:
             raise PermanentError(

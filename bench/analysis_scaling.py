@@ -1,0 +1,74 @@
+"""How the analyze stage's local work grows with transcript size: metrics, lexicon sentiment and the
+local analyzer on generated calls of 10, 50, 100 and 200 KB (JSON), timed on this machine.
+
+Prints, per size: utterances, seconds, seconds per KB and the process's peak RSS so far. The
+figures and the limits derived from them are in docs/limits.md.
+
+    .venv/bin/python bench/analysis_scaling.py                   # windows as configured
+    .venv/bin/python bench/analysis_scaling.py --window 0        # the whole call at once
+    .venv/bin/python bench/analysis_scaling.py --sizes 10 400
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+
+from _support import ROOT  # noqa: F401  (puts the repository on sys.path)
+
+from pipeline.adapters.local_analysis import LocalAnalyzer
+from pipeline.adapters.vader import VaderScorer
+from pipeline.ports import AnalysisRequest
+from pipeline.rules.metrics import compute_metrics
+from pipeline.rules.sentiment import sentiment_report
+from pipeline.settings import get_settings
+from schemas.tenant import ClientContext
+from tests.support.analysis_calls import transcript_from_lines
+from tests.support.analysis_labels import REALISTIC_CALL
+
+
+def call_lines(kilobytes: int) -> list[tuple[object, str]]:
+    """The realistic call repeated until its JSON turns reach `kilobytes` KB."""
+    lines, size = [], 0
+    while size < kilobytes * 1024:
+        role, text = REALISTIC_CALL[len(lines) % len(REALISTIC_CALL)]
+        lines.append((role, text))
+        size += len(json.dumps({"speaker": role.value, "text": text})) + 2
+    return lines
+
+
+def measure(analyzer: LocalAnalyzer, kilobytes: int) -> tuple[int, float]:
+    transcript = transcript_from_lines(call_lines(kilobytes))  # type: ignore[arg-type]
+    started = time.perf_counter()
+    metrics = compute_metrics(transcript)
+    sentiment = sentiment_report(transcript, VaderScorer())
+    request = AnalysisRequest(
+        transcript=transcript, metrics=metrics, sentiment=sentiment, context=ClientContext()
+    )
+    analyzer.analyze(request)
+    return len(transcript.utterances), time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50, 100, 200])
+    parser.add_argument(
+        "--window", type=int, default=None, help="utterances per window (0: whole call)"
+    )
+    args = parser.parse_args()
+    window = get_settings().analysis_window_utterances if args.window is None else args.window
+    analyzer = LocalAnalyzer(window_utterances=window)
+    started = time.perf_counter()
+    measure(analyzer, 1)  # load the model once, outside the figures
+    print(f"model load and warm-up: {time.perf_counter() - started:.1f} s; window {window}")
+    print(f"{'KB':>6} {'utterances':>10} {'seconds':>8} {'s/KB':>6} {'peak RSS MB':>11}")
+    for kilobytes in args.sizes:
+        count, seconds = measure(analyzer, kilobytes)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"{kilobytes:>6} {count:>10} {seconds:>8.2f} {seconds / kilobytes:>6.3f} {peak_mb:>11.0f}")
+
+
+if __name__ == "__main__":
+    main()
