@@ -1,8 +1,9 @@
 """How the analyze stage's local work grows with transcript size: metrics, lexicon sentiment and the
 local analyzer on generated calls of 10, 50, 100 and 200 KB (JSON), timed on this machine.
 
-Prints, per size: utterances, seconds, seconds per KB and the process's peak RSS so far. The
-figures and the limits derived from them are in docs/limits.md.
+Prints, per size: utterances, wall seconds, CPU seconds (this process, all threads: on a shared
+machine wall time also counts others' load), CPU seconds per KB and the process's peak RSS so far.
+The figures and the limits derived from them are in docs/limits.md.
 
     .venv/bin/python bench/analysis_scaling.py                   # windows as configured
     .venv/bin/python bench/analysis_scaling.py --window 0        # the whole call at once
@@ -39,16 +40,17 @@ def call_lines(kilobytes: int) -> list[tuple[object, str]]:
     return lines
 
 
-def measure(analyzer: LocalAnalyzer, kilobytes: int) -> tuple[int, float]:
+def measure(analyzer: LocalAnalyzer, kilobytes: int) -> tuple[int, float, float]:
     transcript = transcript_from_lines(call_lines(kilobytes))  # type: ignore[arg-type]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     metrics = compute_metrics(transcript)
     sentiment = sentiment_report(transcript, VaderScorer())
     request = AnalysisRequest(
         transcript=transcript, metrics=metrics, sentiment=sentiment, context=ClientContext()
     )
     analyzer.analyze(request)
-    return len(transcript.utterances), time.perf_counter() - started
+    wall = time.perf_counter() - started
+    return len(transcript.utterances), wall, time.process_time() - cpu
 
 
 def main() -> None:
@@ -63,11 +65,14 @@ def main() -> None:
     started = time.perf_counter()
     measure(analyzer, 1)  # load the model once, outside the figures
     print(f"model load and warm-up: {time.perf_counter() - started:.1f} s; window {window}")
-    print(f"{'KB':>6} {'utterances':>10} {'seconds':>8} {'s/KB':>6} {'peak RSS MB':>11}")
+    print(f"{'KB':>6} {'utterances':>10} {'wall s':>8} {'CPU s':>8} {'CPU s/KB':>8} {'RSS MB':>7}")
     for kilobytes in args.sizes:
-        count, seconds = measure(analyzer, kilobytes)
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"{kilobytes:>6} {count:>10} {seconds:>8.2f} {seconds / kilobytes:>6.3f} {peak_mb:>11.0f}")
+        count, wall, cpu = measure(analyzer, kilobytes)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(
+            f"{kilobytes:>6} {count:>10} {wall:>8.1f} {cpu:>8.1f} {cpu / kilobytes:>8.3f} {peak:>7.0f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

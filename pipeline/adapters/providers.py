@@ -7,7 +7,10 @@ A cloud provider that is chosen but not configured is a permanent job error
 
 from __future__ import annotations
 
+from functools import partial
+
 from pipeline.errors import PermanentError
+from pipeline.limits import check_audio_seconds
 from pipeline.ports import (
     Analyzer,
     AsyncTranscriber,
@@ -25,7 +28,9 @@ def transcriber_from_settings(settings: Settings) -> Transcriber:
     from pipeline.adapters.local_asr import WhisperTranscriber
 
     return WhisperTranscriber(
-        model_path=settings.whisper_model, cpu_threads=settings.whisper_threads
+        model_path=settings.whisper_model,
+        cpu_threads=settings.whisper_threads,
+        check_duration=partial(check_audio_seconds, settings=settings),
     )
 
 
