@@ -57,23 +57,24 @@ class Settings(BaseSettings):
     # Capacity limits (docs/limits.md): sized from bench/analysis_scaling.py so the slowest stage of
     # an accepted input finishes well within STAGE_SOFT_LIMIT_S. 422 `too_long` above them.
     max_transcript_chars: int = Field(
-        default=2_000_000,
+        default=300_000,
         ge=1,
-        description="Characters of a submitted transcript's text (all turns); analysis time grows "
-        "with it, about 0.1 s per KB on 2 cores: 2 M chars is ~200 s, under a quarter of the "
-        "900 s soft limit",
+        description="Characters of a submitted transcript's text, all turns together: local "
+        "analysis costs ~0.6 CPU s per 1,000 (bench), so ~180 s, and under the 4x slowdown seen "
+        "on a shared machine still inside the 900 s soft limit",
     )
     max_utterances: int = Field(
-        default=20_000,
+        default=6_000,
         ge=1,
-        description="Turns (or lines) of a submitted transcript; per-turn work (sentiment, "
-        "embeddings, rules) grows with it",
+        description="Turns of a submitted transcript: per-turn work (sentiment, rules, one "
+        "embedding at least) binds for many short turns; ~4 hours of conversation",
     )
     max_audio_seconds: int = Field(
-        default=4 * 3600,
+        default=3_600,
         ge=1,
-        description="Recording duration; local speech-to-text runs at a fraction of real time, "
-        "so a longer call cannot finish transcribing within the soft limit",
+        description="Recording duration: at the local pipeline's goal real-time factor (0.15) "
+        "an hour takes ~540 s, 60 % of the soft limit; a WAV is measured at intake, other "
+        "formats before decoding",
     )
     analysis_window_utterances: int = Field(
         default=200,
