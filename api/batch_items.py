@@ -205,14 +205,19 @@ def _check_length(line: BatchItemIn, settings: Settings) -> None:
 
 
 def _input(app: AppState, caller: Caller, job_id: str, line: BatchItemIn) -> JobInput:
-    limit = app.settings.max_upload_bytes
+    limit, limits = app.settings.max_upload_bytes, app.settings
     try:
         if line.upload_id is not None:
             return uploads.input_from_upload(
-                app.blobs, tenant_id=caller.tenant_id, upload_id=line.upload_id, max_bytes=limit
+                app.blobs,
+                tenant_id=caller.tenant_id,
+                upload_id=line.upload_id,
+                max_bytes=limit,
+                limits=limits,
             )
         if line.key is not None:
-            return uploads.input_from_blob(app.blobs, _own_key(caller, line.key), max_bytes=limit)
+            key = _own_key(caller, line.key)
+            return uploads.input_from_blob(app.blobs, key, max_bytes=limit, limits=limits)
     except PermanentError as exc:
         raise LineRejected(exc.code, exc.message) from exc
     transcript: Any = (

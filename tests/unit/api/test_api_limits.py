@@ -148,3 +148,24 @@ def test_a_batch_line_over_a_limit_is_rejected_as_too_long(
     [rejected] = body["rejected"]
     assert (rejected["line"], rejected["code"]) == (2, "too_long")
     assert "MAX_UTTERANCES is 10" in rejected["detail"]
+
+
+def test_a_batch_line_naming_a_stored_recording_over_the_limit_is_too_long(
+    client: FlaskClient, app: Flask, tenant: TenantKey
+) -> None:
+    blobs = app.extensions["callintel"].blobs
+    short, long = (f"tenants/{tenant.tenant_id}/inbox/{n}.wav" for n in ("short", "long"))
+    blobs.put_bytes(short, wav_of(MAX_SECONDS), content_type="audio/wav")
+    blobs.put_bytes(long, wav_of(MAX_SECONDS + 1), content_type="audio/wav")
+    created = client.post("/v1/batches", json={"name": "inbox"}, headers=tenant.headers)
+    response = client.post(
+        f"/v1/batches/{created.json['id']}/items",  # type: ignore[index]
+        data=json.dumps({"key": short}) + "\n" + json.dumps({"key": long}) + "\n",
+        content_type="application/x-ndjson",
+        headers=tenant.headers,
+    )
+    body = response.json
+    assert body is not None and body["accepted"] == 1, body
+    [rejected] = body["rejected"]
+    assert (rejected["line"], rejected["code"]) == (2, "too_long")
+    assert "MAX_AUDIO_SECONDS is 2" in rejected["detail"]
