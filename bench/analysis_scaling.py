@@ -25,14 +25,16 @@ from pipeline.ports import AnalysisRequest
 from pipeline.rules.metrics import compute_metrics
 from pipeline.rules.sentiment import sentiment_report
 from pipeline.settings import get_settings
+from schemas.common import Role
 from schemas.tenant import ClientContext
 from tests.support.analysis_calls import transcript_from_lines
 from tests.support.analysis_labels import REALISTIC_CALL
 
 
-def call_lines(kilobytes: int) -> list[tuple[object, str]]:
+def call_lines(kilobytes: int) -> list[tuple[Role, str]]:
     """The realistic call repeated until its JSON turns reach `kilobytes` KB."""
-    lines, size = [], 0
+    lines: list[tuple[Role, str]] = []
+    size = 0
     while size < kilobytes * 1024:
         role, text = REALISTIC_CALL[len(lines) % len(REALISTIC_CALL)]
         lines.append((role, text))
@@ -41,7 +43,7 @@ def call_lines(kilobytes: int) -> list[tuple[object, str]]:
 
 
 def measure(analyzer: LocalAnalyzer, kilobytes: int) -> tuple[int, float, float]:
-    transcript = transcript_from_lines(call_lines(kilobytes))  # type: ignore[arg-type]
+    transcript = transcript_from_lines(call_lines(kilobytes))
     started, cpu = time.perf_counter(), time.process_time()
     metrics = compute_metrics(transcript)
     sentiment = sentiment_report(transcript, VaderScorer())
