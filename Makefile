@@ -53,6 +53,7 @@ bench: $(STAMP) ## Run the benchmarks in bench/ and print their figures
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/pipeline_overhead.py
 	$(BIN)/python bench/local_pipeline.py
+	$(BIN)/python bench/analysis_scaling.py
 	$(BIN)/python bench/providers.py
 	$(BIN)/python bench/batches.py
 	$(BIN)/python bench/batch_fairness.py

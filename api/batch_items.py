@@ -23,9 +23,11 @@ from pipeline import submission, uploads
 from pipeline.db import batches
 from pipeline.db.batch_models import OPEN, Batch
 from pipeline.db.session import transaction
-from pipeline.errors import InvalidInput, PermanentError
+from pipeline.errors import InvalidInput, PermanentError, TooLong
 from pipeline.ids import new_id
+from pipeline.limits import check_transcript
 from pipeline.media import check_channel_map
+from pipeline.settings import Settings
 from pipeline.submission import Item
 from pipeline.transcript_text import parse_text
 from schemas.api import ItemOptions, JobOptionsIn
@@ -157,6 +159,7 @@ def _room(
 
 def _item(app: AppState, caller: Caller, raw: bytes) -> Item:
     line = _parse(raw)
+    _check_length(line, app.settings)
     job_id = new_id("job")
     options = JobOptionsIn.model_validate(line.model_dump(include=_OPTION_FIELDS))
     stored = _input(app, caller, job_id, line)
@@ -190,15 +193,31 @@ def _parse(raw: bytes) -> BatchItemIn:
     return line
 
 
+def _check_length(line: BatchItemIn, settings: Settings) -> None:
+    """A transcript beyond a capacity limit is refused as `too_long`, naming the limit."""
+    if line.transcript is None:
+        return
+    turns = parse_text(line.transcript) if isinstance(line.transcript, str) else line.transcript
+    try:
+        check_transcript(turns, settings)
+    except TooLong as exc:
+        raise LineRejected(exc.code, exc.message) from exc
+
+
 def _input(app: AppState, caller: Caller, job_id: str, line: BatchItemIn) -> JobInput:
-    limit = app.settings.max_upload_bytes
+    limit, limits = app.settings.max_upload_bytes, app.settings
     try:
         if line.upload_id is not None:
             return uploads.input_from_upload(
-                app.blobs, tenant_id=caller.tenant_id, upload_id=line.upload_id, max_bytes=limit
+                app.blobs,
+                tenant_id=caller.tenant_id,
+                upload_id=line.upload_id,
+                max_bytes=limit,
+                limits=limits,
             )
         if line.key is not None:
-            return uploads.input_from_blob(app.blobs, _own_key(caller, line.key), max_bytes=limit)
+            key = _own_key(caller, line.key)
+            return uploads.input_from_blob(app.blobs, key, max_bytes=limit, limits=limits)
     except PermanentError as exc:
         raise LineRejected(exc.code, exc.message) from exc
     transcript: Any = (

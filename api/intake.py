@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import Caller
 from api.idempotency import record_upload
-from api.problems import ApiProblem, validation_problem
+from api.problems import ApiProblem, too_long, validation_problem
 from api.state import AppState
 from api.uploads import (
     HashingPartStream,
@@ -26,9 +26,10 @@ from pipeline.db import batches
 from pipeline.db.batch_models import OPEN, Batch
 from pipeline.db.models import Job
 from pipeline.db.session import transaction
-from pipeline.errors import InvalidInput
+from pipeline.errors import InvalidInput, TooLong
 from pipeline.ids import new_id
-from pipeline.media import check_channel_map, head_channels, sniff
+from pipeline.limits import check_audio_seconds, check_transcript
+from pipeline.media import check_channel_map, head_channels, head_wav_seconds, sniff
 from pipeline.submission import Item
 from pipeline.transcript_text import parse_text
 from schemas.api import JobOptionsIn, TranscriptJobIn
@@ -70,6 +71,11 @@ def _store_audio(app: AppState, caller: Caller, job_id: str, reader: MultipartRe
     stream = HashingPartStream(reader, head=head, limit=app.settings.max_upload_bytes)
     try:
         app.blobs.put_stream(key, stream, content_type=fmt.content_type)  # type: ignore[arg-type]
+        # A WAV header tells the duration; other formats are measured at transcribe.
+        check_audio_seconds(head_wav_seconds(head, total_bytes=stream.size), app.settings)
+    except TooLong as exc:
+        app.blobs.delete(key)
+        raise too_long(exc) from exc
     except BaseException:  # too large, malformed, a storage error: keep no partial object
         app.blobs.delete(key)
         raise
@@ -97,10 +103,15 @@ def check_channels(options: JobOptionsIn, stored: JobInput) -> None:
 def accept_transcript(app: AppState, caller: Caller, body: Any) -> Job:
     try:
         given = TranscriptJobIn.model_validate(body)
-        if isinstance(given.transcript, str):
-            parse_text(given.transcript)  # reject unusable text now, not in a worker later
+        # Unusable or too long text is refused now, not in a worker later.
+        turns = (
+            parse_text(given.transcript) if isinstance(given.transcript, str) else given.transcript
+        )
+        check_transcript(turns, app.settings)
     except ValidationError as exc:
         raise validation_problem(exc) from exc
+    except TooLong as exc:
+        raise too_long(exc) from exc
     except InvalidInput as exc:
         raise ApiProblem(422, "invalid_transcript", exc.message) from exc
     job_id = new_id("job")

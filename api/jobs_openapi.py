@@ -61,7 +61,10 @@ def submit_responses(ok: Any, problem: Any) -> dict[str, Any]:
             problem("idempotency_in_flight: the first request with this key is still running"),
             {"Retry-After": {"schema": {"type": "integer"}}},
         ),
-        "422": problem("Invalid options or transcript, or idempotency_conflict (key reused)"),
+        "422": problem(
+            "Invalid options or transcript, idempotency_conflict (key reused), or too_long: a "
+            "transcript or recording over a capacity limit (`setting`, `limit`, `measured`)"
+        ),
     }
 
 

@@ -83,7 +83,7 @@ def _submit() -> dict[str, Any]:
         "responses": {
             "202": _ok(JobView, "Accepted; poll the Location"),
             "401": _ERRORS["401"],
-            "413": _problem("Upload too large"),
+            "413": _problem("Upload or body too large (`limit` in bytes)"),
             "415": _problem("Not a supported audio format"),
             "422": _problem("Invalid options or transcript"),
             **extra.submit_responses(_ok, _problem),  # 200, 400, 409; 202/422 detailed

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from pipeline.errors import PermanentError, TransientError
+from pipeline.errors import PermanentError, TooLong, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,14 @@ class ApiProblem(Exception):
         title: str | None = None,
         headers: dict[str, str] | None = None,
         errors: list[dict[str, Any]] | None = None,
+        extensions: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail = status, code, detail
         self.title = title or code.replace("_", " ").capitalize()
         self.headers = headers or {}
         self.errors = errors
+        self.extensions = extensions or {}  # RFC 9457 extension members (`limit`, `measured` …)
 
 
 def problem_response(problem: ApiProblem) -> Response:
@@ -61,6 +63,7 @@ def problem_response(problem: ApiProblem) -> Response:
     }
     if problem.errors is not None:
         body["errors"] = problem.errors
+    body.update(problem.extensions)
     response = jsonify(body)
     response.status_code = problem.status
     response.mimetype = "application/problem+json"
@@ -70,7 +73,19 @@ def problem_response(problem: ApiProblem) -> Response:
 
 def too_large(what: str, limit: int) -> ApiProblem:
     """413 naming the limit that was hit, e.g. too_large("a form field", 262144)."""
-    return ApiProblem(413, "too_large", f"{what} is limited to {limit} bytes ({_size(limit)})")
+    return ApiProblem(
+        413,
+        "too_large",
+        f"{what} is limited to {limit} bytes ({_size(limit)})",
+        extensions={"limit": limit, "unit": "bytes"},
+    )
+
+
+def too_long(exc: TooLong) -> ApiProblem:
+    """422 for an input beyond a capacity limit, naming the limit (`setting`, `limit`) and what
+    was measured (`measured`, in `unit`)."""
+    members = {"setting": exc.setting, "limit": exc.limit, "measured": exc.measured}
+    return ApiProblem(422, "too_long", exc.message, extensions={**members, "unit": exc.unit})
 
 
 def _size(n: int) -> str:
@@ -140,5 +155,6 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(OperationalError, _unavailable)
     app.register_error_handler(DBAPIError, _unavailable)
     app.register_error_handler(TransientError, _unavailable)
+    app.register_error_handler(TooLong, lambda e: problem_response(too_long(e)))
     app.register_error_handler(PermanentError, _permanent)
     app.register_error_handler(Exception, _unexpected)

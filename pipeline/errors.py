@@ -7,6 +7,7 @@ PipelineError            (code: stable, machine-readable)
 └── PermanentError       fails the job at once with its code
     ├── InvalidAudio     the input is not decodable audio (invalid_audio)
     ├── InvalidInput     the input is not usable (invalid_input)
+    │   └── TooLong      the input exceeds a capacity limit (too_long; names limit and measure)
     ├── ProviderRejected a provider refused the work (provider_rejected, transcription_failed, …)
     └── BlobNotFound     an input or artifact is missing (blob_not_found)
 """
@@ -54,6 +55,16 @@ class InvalidAudio(PermanentError):
 
 class InvalidInput(PermanentError):
     code = "invalid_input"
+
+
+class TooLong(InvalidInput):
+    """An input longer than a stage can finish within its time limit (pipeline/limits.py)."""
+
+    code = "too_long"
+
+    def __init__(self, message: str, *, setting: str, limit: int, measured: int, unit: str) -> None:
+        super().__init__(message)
+        self.setting, self.limit, self.measured, self.unit = setting, limit, measured, unit
 
 
 class ProviderRejected(PermanentError):

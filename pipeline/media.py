@@ -16,6 +16,7 @@ from typing import BinaryIO
 from pipeline.errors import InvalidAudio, InvalidInput
 
 SNIFF_BYTES = 64
+WAV_HEADER_BYTES = 44  # the canonical RIFF + fmt + data headers; a few extra chunks change little
 """How many leading bytes `sniff` wants; fewer still work for formats with short signatures."""
 
 
@@ -154,6 +155,33 @@ def head_channels(head: bytes) -> int | None:
     """The channel count a WAV file's leading bytes declare (the API has only those at intake);
     None for other formats, or when the `fmt ` chunk lies beyond `head`."""
     return _declared_channels(io.BytesIO(head), len(head))
+
+
+def head_wav_seconds(head: bytes, *, total_bytes: int) -> float | None:
+    """A WAV file's duration from its leading bytes and its size (the bytes after the header at
+    the `fmt ` chunk's byte rate); None for other formats or a `fmt ` chunk beyond `head`."""
+    rate = _byte_rate(io.BytesIO(head), len(head))
+    return max(0, total_bytes - WAV_HEADER_BYTES) / rate if rate else None
+
+
+def wav_seconds(path: Path) -> float | None:
+    """The duration of a WAV file (see head_wav_seconds); None for other formats."""
+    with path.open("rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        rate = _byte_rate(f, size)
+    return max(0, size - WAV_HEADER_BYTES) / rate if rate else None
+
+
+def _byte_rate(f: BinaryIO, size: int) -> int | None:
+    """The `fmt ` chunk's average bytes per second, or None when unknown or zero."""
+    header = f.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return None
+    for chunk_id, chunk_size, offset in _chunks(f, size):
+        if chunk_id == b"fmt " and chunk_size >= 16 and size - offset >= 12:
+            _, _, _, rate = struct.unpack("<HHII", f.read(12))
+            return int(rate) or None
+    return None
 
 
 def _declared_channels(f: BinaryIO, size: int) -> int | None:

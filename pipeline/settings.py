@@ -54,6 +54,37 @@ class Settings(BaseSettings):
     max_form_field_bytes: int = Field(
         default=256 * 1024, description="413 above this for one text field of a multipart upload"
     )
+    # Capacity limits (docs/limits.md): sized from bench/analysis_scaling.py so the slowest stage of
+    # an accepted input finishes well within STAGE_SOFT_LIMIT_S. 422 `too_long` above them.
+    max_transcript_chars: int = Field(
+        default=300_000,
+        ge=1,
+        description="Characters of a submitted transcript's text, all turns together: local "
+        "analysis costs ~0.6 CPU s per 1,000 (bench), so ~180 s, and under the 4x slowdown seen "
+        "on a shared machine still inside the 900 s soft limit",
+    )
+    max_utterances: int = Field(
+        default=6_000,
+        ge=1,
+        description="Turns of a submitted transcript: per-turn work (sentiment, rules, one "
+        "embedding at least) binds for many short turns; ~4 hours of conversation",
+    )
+    max_audio_seconds: int = Field(
+        default=3_600,
+        ge=1,
+        description="Recording duration: at the local pipeline's goal real-time factor (0.15) "
+        "an hour takes ~540 s, 60 % of the soft limit; a WAV is measured at intake, other "
+        "formats before decoding",
+    )
+    analysis_window_utterances: int = Field(
+        default=200,
+        ge=0,
+        description="Local analysis reads long calls in windows of this many utterances "
+        "(memory stays bounded, time grows linearly); 0: the whole call at once",
+    )
+    analysis_window_overlap: int = Field(
+        default=10, ge=0, description="Utterances shared by consecutive analysis windows"
+    )
     # Providers (README "Providers"). Tenants may override both choices; a cloud provider that is
     # chosen but not configured fails the job (provider_not_configured): never a silent fallback.
     transcriber: Literal["local", "assemblyai"] = "local"

@@ -11,7 +11,8 @@ from typing import Literal
 from pipeline.artifacts import upload_key
 from pipeline.errors import BlobNotFound, PermanentError
 from pipeline.ids import new_id
-from pipeline.media import SNIFF_BYTES, head_channels, sniff
+from pipeline.limits import check_audio_seconds
+from pipeline.media import SNIFF_BYTES, head_channels, head_wav_seconds, sniff
 from pipeline.ports import BlobStore
 from pipeline.settings import Settings
 from schemas.common import InputKind
@@ -36,11 +37,17 @@ def new_upload_id() -> str:
 
 
 def input_from_blob(
-    blobs: BlobStore, key: str, *, max_bytes: int, sha256: str | None = None
+    blobs: BlobStore,
+    key: str,
+    *,
+    max_bytes: int,
+    sha256: str | None = None,
+    limits: Settings | None = None,
 ) -> JobInput:
     """The JobInput for audio already stored under `key` (used in place: `blob_key` is `key`).
 
-    Raises UploadRejected: upload_not_found, empty_upload, too_large or unsupported_media_type.
+    Raises UploadRejected: upload_not_found, empty_upload, too_large or unsupported_media_type;
+    with `limits`, TooLong for a WAV header declaring more than MAX_AUDIO_SECONDS.
     The object is never read whole here (it may be gigabytes, and intake must stay fast), so
     unless the caller knows its SHA-256 the input's `sha256` is `etag:<the store's ETag>`: stable
     for the same stored object, and distinct from any real digest (duplicate detection by content
@@ -61,6 +68,8 @@ def input_from_blob(
         raise UploadRejected("no such upload", code="upload_not_found") from exc
     if fmt is None:
         raise UploadRejected(f"the upload is not {SUPPORTED}", code="unsupported_media_type")
+    if limits is not None:
+        check_audio_seconds(head_wav_seconds(head, total_bytes=stat.size), limits)
     return JobInput(
         kind=InputKind.AUDIO,
         blob_key=key,
@@ -73,7 +82,12 @@ def input_from_blob(
 
 
 def input_from_upload(
-    blobs: BlobStore, *, tenant_id: str, upload_id: str, max_bytes: int
+    blobs: BlobStore,
+    *,
+    tenant_id: str,
+    upload_id: str,
+    max_bytes: int,
+    limits: Settings | None = None,
 ) -> JobInput:
     """The JobInput for the tenant's direct upload `upload_id` (see input_from_blob).
 
@@ -82,7 +96,8 @@ def input_from_upload(
     """
     if not UPLOAD_ID.fullmatch(upload_id):
         raise UploadRejected("no such upload", code="upload_not_found")
-    return input_from_blob(blobs, upload_key(tenant_id, upload_id), max_bytes=max_bytes)
+    key = upload_key(tenant_id, upload_id)
+    return input_from_blob(blobs, key, max_bytes=max_bytes, limits=limits)
 
 
 # --- signed upload URLs of a store that cannot presign (a local directory) ----------------------

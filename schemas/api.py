@@ -153,3 +153,8 @@ class Problem(BaseModel):
     detail: str | None = None
     instance: str | None = None
     errors: list[dict[str, Any]] | None = None
+    # Capacity refusals (413 too_large, 422 too_long) name the limit and what was measured.
+    setting: str | None = None
+    limit: int | None = None
+    measured: int | None = None
+    unit: str | None = None

@@ -10,17 +10,18 @@ import importlib
 import os
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.analysis import intents, outcomes, semantic, summary
+from pipeline.analysis import intents, outcomes, semantic, summary, windows
 from pipeline.analysis.taxonomy import taxonomy as taxonomy_for
 from pipeline.analysis.units import TextUnit, evidence, text_units
 from pipeline.errors import TransientError
 from pipeline.ports import AnalysisRequest
-from schemas.analysis import Insights, Intent, SemanticAnswer, SemanticQuestion
+from schemas.analysis import Evidence, Finding, Insights, SemanticAnswer, SemanticQuestion
 from schemas.tenant import ClientContext
 from schemas.transcript import Utterance
 
@@ -28,6 +29,7 @@ Vectors = npt.NDArray[np.float32]
 DIMENSIONS = 384  # all-MiniLM-L6-v2
 BATCH_SIZE = 64
 EXEMPLAR_CACHE_SIZE = 32  # taxonomies (tenants) whose exemplar vectors are kept
+SUMMARY_PICKS = 4  # utterances each window offers for a long call's summary
 
 
 class LocalAnalyzer:
@@ -42,38 +44,66 @@ class LocalAnalyzer:
     name = "local"
     model = "all-MiniLM-L6-v2+rules/1"
 
-    def __init__(self) -> None:
+    def __init__(self, *, window_utterances: int = 0, window_overlap: int = 0) -> None:
         self._encoder: Any = None
         self._loaded_in_pid: int | None = None
         self._lock = threading.Lock()
         self._exemplars: dict[tuple[str, ...], Vectors] = {}
+        self._window = (window_utterances, window_overlap)
 
     def analyze(self, request: AnalysisRequest) -> Insights:
-        """Insights for one call. Raises TransientError if the model cannot load or run."""
+        """Insights for one call. Raises TransientError if the model cannot load or run.
+
+        A call longer than `window_utterances` is read in overlapping windows of that many
+        utterances and their findings merged (pipeline/analysis/windows.py): time grows linearly
+        with the call and memory (the embeddings) stays that of one window."""
         utterances = [u for u in request.transcript.utterances if u.text.strip()]
+        size, overlap = self._window
+        parts = [
+            self._analyze_window(list(chunk), request)
+            for chunk in windows.windows(utterances, size=size, overlap=overlap)
+        ]
+        return self._merged(parts, utterances, request)
+
+    def _analyze_window(self, utterances: list[Utterance], request: AnalysisRequest) -> _Window:
         units = text_units(utterances)
         vectors = self.embed([u.text for u in units])
         found = self._intents(units, vectors, request.context)
-        result = outcomes.outcome(utterances)
+        said = outcomes.outcome_matches(utterances)
         actions = outcomes.action_items(utterances)
-        highlights = {e.utterance_id for e in result.evidence} if result else set()
-        highlights |= {a.utterance.id for a in actions}
+        marked = _highlights(outcomes.choose_outcome(said), actions)
         whole = _whole_utterances(units, vectors, utterances)
+        picks = summary.best_utterances(utterances, whole, highlights=marked, count=SUMMARY_PICKS)
+        return _Window(
+            summary=summary.summarize(utterances, whole, highlights=marked),
+            picks=[utterances[i] for i in picks],
+            pick_vectors=whole[picks],
+            intents=[(m, evidence(units[m.unit])) for m in found],
+            actions=actions,
+            outcomes=said,
+            risks=outcomes.risk_factors(utterances, triggers=request.context.risk_triggers),
+            answers=self._answers(request.questions, units, vectors),
+        )
+
+    def _merged(
+        self, parts: list[_Window], utterances: list[Utterance], request: AnalysisRequest
+    ) -> Insights:
+        result = outcomes.choose_outcome(windows.merge_outcomes(p.outcomes for p in parts))
+        actions = windows.merge_actions(p.actions for p in parts)
+        found = windows.merge_intents(p.intents for p in parts)
+        order = outcomes.risk_order(request.context.risk_triggers)
         return Insights(
             provider=self.name,
             model=self.model,
-            summary=summary.summarize(utterances, whole, highlights=frozenset(highlights)),
-            intents=[
-                Intent(name=m.name, confidence=m.confidence, evidence=[evidence(units[m.unit])])
-                for m in found
-            ],
-            topics=summary.topics([m.name for m in found], utterances),
+            summary=_summary(parts, highlights=_highlights(result, actions)),
+            intents=found,
+            topics=summary.topics([i.name for i in found], utterances),
             action_items=[item.describe() for item in actions],
             outcome=result.label if result else None,
             outcome_evidence=result.evidence if result else [],
             violations=[],  # compliance rules are evaluated by the rule engine, not here
-            risk_factors=outcomes.risk_factors(utterances, triggers=request.context.risk_triggers),
-            semantic=self._answers(request.questions, units, vectors),
+            risk_factors=windows.merge_findings((p.risks for p in parts), order=order),
+            semantic=windows.merge_answers([p.answers for p in parts]),
         )
 
     def embed(self, texts: Sequence[str]) -> Vectors:
@@ -140,6 +170,42 @@ class LocalAnalyzer:
                 self._encoder = _load_encoder()
                 self._loaded_in_pid = os.getpid()
             return self._encoder
+
+
+@dataclass(frozen=True)
+class _Window:
+    """What one window of a call found, kept until the windows are merged (no embeddings but
+    its summary candidates' rows)."""
+
+    summary: str
+    picks: list[Utterance]
+    pick_vectors: Vectors
+    intents: list[tuple[intents.IntentMatch, Evidence]]
+    actions: list[outcomes.ActionItem]
+    outcomes: dict[str, list[Evidence]]
+    risks: list[Finding]
+    answers: list[SemanticAnswer]
+
+
+def _highlights(
+    result: outcomes.Outcome | None, actions: list[outcomes.ActionItem]
+) -> frozenset[str]:
+    """Utterance ids holding the outcome or a commitment: the summary favours them."""
+    marked = {e.utterance_id for e in result.evidence} if result else set()
+    return frozenset(marked | {a.utterance.id for a in actions})
+
+
+def _summary(parts: list[_Window], *, highlights: frozenset[str]) -> str:
+    """One window's own summary, or the summary of the windows' best utterances (time order)."""
+    if len(parts) == 1:
+        return parts[0].summary
+    chosen: dict[str, tuple[Utterance, Vectors]] = {}
+    for part in parts:
+        for utterance, row in zip(part.picks, part.pick_vectors, strict=True):
+            chosen.setdefault(utterance.id, (utterance, row))
+    ordered = sorted(chosen.values(), key=lambda pair: pair[0].start_ms)
+    rows = np.stack([row for _, row in ordered]) if ordered else None
+    return summary.summarize([u for u, _ in ordered], rows, highlights=highlights)
 
 
 def _whole_utterances(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,15 @@ class WhisperTranscriber:
     name = PROVIDER
     model = "tiny.en"
 
-    def __init__(self, *, model_path: str | None = None, cpu_threads: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        model_path: str | None = None,
+        cpu_threads: int = 0,
+        check_duration: Callable[[float | None], None] | None = None,
+    ) -> None:
         self._model_path = model_path
+        self._check_duration = check_duration  # raises TooLong beyond MAX_AUDIO_SECONDS
         self._cpu_threads = cpu_threads
         self._whisper: Any = None
         self._loaded_in_pid: int | None = None
@@ -48,8 +55,11 @@ class WhisperTranscriber:
         """Transcribe `audio`, per channel when it is stereo. No side effects: safe to retry.
 
         Raises InvalidAudio when the file cannot be decoded or holds no samples, InvalidInput or
-        ProviderRejected for a language the model cannot do, TransientError if the model won't load.
+        ProviderRejected for a language the model cannot do, TransientError if the model won't load,
+        TooLong (from `check_duration`) for a recording longer than the limit, before decoding it.
         """
+        if self._check_duration is not None:
+            self._check_duration(probe_seconds(audio))
         channels, tracks = _decode(audio)
         whisper = self._loaded_model()
         lang = _model_language(whisper, language)
@@ -141,6 +151,16 @@ def _decode(audio: Path) -> tuple[int, list[Samples]]:
     if tracks[0].size == 0:
         raise InvalidAudio("audio decoded to zero samples")
     return channels, tracks
+
+
+def probe_seconds(audio: Path) -> float | None:
+    """The container's declared duration without decoding; None when it declares none (a stream)
+    or cannot be opened (decoding then says why)."""
+    try:
+        with av.open(str(audio), metadata_errors="ignore") as container:
+            return container.duration / av.time_base if container.duration else None
+    except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError):
+        return None
 
 
 def _channel_count(audio: Path) -> int:

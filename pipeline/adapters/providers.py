@@ -7,7 +7,10 @@ A cloud provider that is chosen but not configured is a permanent job error
 
 from __future__ import annotations
 
+from functools import partial
+
 from pipeline.errors import PermanentError
+from pipeline.limits import check_audio_seconds
 from pipeline.ports import (
     Analyzer,
     AsyncTranscriber,
@@ -25,7 +28,9 @@ def transcriber_from_settings(settings: Settings) -> Transcriber:
     from pipeline.adapters.local_asr import WhisperTranscriber
 
     return WhisperTranscriber(
-        model_path=settings.whisper_model, cpu_threads=settings.whisper_threads
+        model_path=settings.whisper_model,
+        cpu_threads=settings.whisper_threads,
+        check_duration=partial(check_audio_seconds, settings=settings),
     )
 
 
@@ -58,7 +63,10 @@ def analyzer_from_settings(settings: Settings, name: str) -> Analyzer:
         from pipeline.adapters.torch_threads import limit_torch_threads
 
         limit_torch_threads(settings.torch_threads)
-        return LocalAnalyzer()
+        return LocalAnalyzer(
+            window_utterances=settings.analysis_window_utterances,
+            window_overlap=settings.analysis_window_overlap,
+        )
     if name == "gemini":
         if settings.gemini_api_key is None:
             raise PermanentError(

@@ -121,7 +121,8 @@ class Outcome:
     evidence: list[Evidence]
 
 
-def _matches(utterances: Sequence[Utterance]) -> dict[str, list[Evidence]]:
+def outcome_matches(utterances: Sequence[Utterance]) -> dict[str, list[Evidence]]:
+    """Evidence of every outcome label said, by label, in time order."""
     found: dict[str, list[Evidence]] = {}
     for u in utterances:
         for sentence in sentences(u.text):
@@ -134,7 +135,12 @@ def _matches(utterances: Sequence[Utterance]) -> dict[str, list[Evidence]]:
 def outcome(utterances: Sequence[Utterance]) -> Outcome | None:
     """cancelled, escalated, payment_promised or callback_scheduled when said (in that order of
     precedence); else resolved or unresolved, whichever was said last; None when nothing was."""
-    found = _matches(utterances)
+    return choose_outcome(outcome_matches(utterances))
+
+
+def choose_outcome(found: dict[str, list[Evidence]]) -> Outcome | None:
+    """The outcome `outcome` reports from the evidence `outcome_matches` found (also merged from
+    several windows of one call)."""
     for label in ("cancelled", "escalated", "payment_promised", "callback_scheduled"):
         if label in found:
             return Outcome(label, found[label])
@@ -209,6 +215,16 @@ def _hits(
     return found
 
 
+def risk_order(triggers: Sequence[str] = ()) -> list[str]:
+    """The descriptions of the findings `risk_factors` can report, in the order it reports them."""
+    phrases = dict.fromkeys(t.strip() for t in triggers if t.strip())
+    return [r.description for r in RISK_PATTERNS] + [_trigger_description(p) for p in phrases]
+
+
+def _trigger_description(phrase: str) -> str:
+    return f"Risk trigger phrase: {phrase!r}"
+
+
 def risk_factors(utterances: Sequence[Utterance], *, triggers: Sequence[str] = ()) -> list[Finding]:
     """Legal threats, escalation requests and cancellation threats by the customer, and the
     tenant's `risk_triggers` phrases said by anyone: one Finding per kind, at most 3 quotes each."""
@@ -228,7 +244,7 @@ def risk_factors(utterances: Sequence[Utterance], *, triggers: Sequence[str] = (
         words = r"\s+".join(map(re.escape, phrase.split()))
         hits = _hits(re.compile(rf"(?<!\w){words}(?!\w)", _I), None, utterances)
         if hits:
-            description = f"Risk trigger phrase: {phrase!r}"
+            description = _trigger_description(phrase)
             findings.append(
                 Finding(code="risk_trigger", description=description, evidence=hits[:MAX_EVIDENCE])
             )

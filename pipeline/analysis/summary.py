@@ -185,7 +185,12 @@ def _picks(scores: list[float], utterances: Sequence[Utterance], count: int) -> 
     chosen: list[int] = []
     for role in (Role.CUSTOMER, Role.AGENT):
         chosen.extend(next(([i] for i in order if utterances[i].role == role), []))
-    chosen.extend(i for i in order if i not in chosen)
+    # Only the first `count` are needed: scanning the whole order against the list was O(n²).
+    for i in order:
+        if len(chosen) >= count:
+            break
+        if i not in chosen:
+            chosen.append(i)
     return chosen[:count]
 
 
@@ -235,20 +240,34 @@ def summarize(
     """
     if not utterances:
         return ""
-    if vectors is not None and len(vectors) == len(utterances):
-        base = [float(c) for c in centrality(vectors)]
-    else:
-        base = _keyword_scores(utterances)
-    bonus = _bonus(utterances, highlights)
-    scores = [s * _weight(u) * b for s, u, b in zip(base, utterances, bonus, strict=True)]
     count = 2 if len(utterances) <= 8 else 3 if len(utterances) <= 30 else 4
-    picks = _picks(scores, utterances, count)
+    picks = best_utterances(utterances, vectors, highlights=highlights, count=count)
     while picks:
         text = " ".join(_line(utterances[i]) for i in sorted(picks))
         if len(text) <= max_chars:
             return text
         picks = picks[:-1]  # drop the lowest-scored pick until the summary fits
     return ""
+
+
+def best_utterances(
+    utterances: Sequence[Utterance],
+    vectors: Vectors | None,
+    *,
+    highlights: frozenset[str],
+    count: int,
+) -> list[int]:
+    """Indices of the `count` utterances `summarize` would quote first, best first (a window of a
+    long call offers these as its candidates for the call's summary)."""
+    if not utterances:
+        return []
+    if vectors is not None and len(vectors) == len(utterances):
+        base = [float(c) for c in centrality(vectors)]
+    else:
+        base = _keyword_scores(utterances)
+    bonus = _bonus(utterances, highlights)
+    scores = [s * _weight(u) * b for s, u, b in zip(base, utterances, bonus, strict=True)]
+    return _picks(scores, utterances, count)
 
 
 def _line(utterance: Utterance) -> str:

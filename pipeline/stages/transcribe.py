@@ -20,7 +20,8 @@ from pipeline.db.models import utcnow
 from pipeline.db.session import transaction
 from pipeline.db.tenant_config import config_for_job
 from pipeline.errors import InvalidAudio, InvalidInput, NotReady
-from pipeline.media import AudioFormat, sniff, validate_audio, wav_channels
+from pipeline.limits import check_audio_seconds, check_transcript
+from pipeline.media import AudioFormat, sniff, validate_audio, wav_channels, wav_seconds
 from pipeline.ports import TranscriptionRequest
 from pipeline.rules.pci import redact_segments
 from pipeline.stages import StageOutput
@@ -55,6 +56,7 @@ def _from_text(envelope: JobEnvelope, ctx: Context) -> RawTranscript:
     except (ValueError, KeyError, TypeError, ValidationError) as exc:
         raise InvalidInput("the stored transcript is not readable") from exc
     turns = parse_text(given) if isinstance(given, str) else given
+    check_transcript(turns, ctx.settings)  # intake checked; the limits may have been lowered since
     segments = turns_to_segments(turns)
     return RawTranscript(
         language=envelope.options.language,
@@ -84,6 +86,7 @@ def _download_checked(envelope: JobEnvelope, ctx: Context, folder: Path) -> Path
     if fmt is None:
         raise InvalidAudio("the input is not a recognised audio format")
     validate_audio(path, fmt)
+    check_audio_seconds(wav_seconds(path), ctx.settings)  # other formats: the transcriber's probe
     return path
 
 

@@ -4,8 +4,9 @@ call, tenant context, semantic questions, and the per-call time (printed, not as
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
-from pipeline.adapters.local_analysis import LocalAnalyzer
+from pipeline.adapters.local_analysis import LocalAnalyzer, Vectors
 from pipeline.ports import Analyzer
 from schemas.analysis import Insights, SemanticQuestion
 from schemas.common import Role
@@ -113,3 +114,72 @@ def test_time_per_utterance_is_reported() -> None:
         f" call with {len(SEMANTIC_QUESTIONS)} questions = {per_utterance:.1f} ms/utterance"
     )
     assert per_utterance > 0
+
+
+class _CountingAnalyzer(LocalAnalyzer):
+    """The real analyzer, counting how many texts each embedding call holds (its memory)."""
+
+    def __init__(self, *, window_utterances: int, window_overlap: int) -> None:
+        super().__init__(window_utterances=window_utterances, window_overlap=window_overlap)
+        self.batches: list[int] = []
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        self.batches.append(len(texts))
+        return super().embed(texts)
+
+
+FILLER = ("Okay.", "Mhm.", "Right.", "Sure.", "Got it.", "Yes.")
+WINDOW, OVERLAP = 200, 10
+
+
+def _long_call(count: int) -> list[tuple[Role, str]]:
+    """`count` lines of filler with findings in the first window, in the overlap of the first two
+    windows (index 195) and in the last window."""
+    lines = [
+        (Role.AGENT if i % 2 else Role.CUSTOMER, FILLER[i % len(FILLER)]) for i in range(count)
+    ]
+    lines[2] = (Role.CUSTOMER, "I was charged twice and I will call my lawyer about it.")
+    lines[5] = (Role.AGENT, "I'll send you the refund form by email.")
+    lines[195] = (Role.AGENT, "I will update your address today.")
+    lines[-4] = (Role.CUSTOMER, "I want to speak to a supervisor right now.")
+    lines[-3] = (Role.AGENT, "We will call you back on Friday.")
+    return lines
+
+
+def test_a_long_call_is_read_in_bounded_windows_and_merged() -> None:
+    transcript = transcript_from_lines(_long_call(3_000))
+    analyzer = _CountingAnalyzer(window_utterances=WINDOW, window_overlap=OVERLAP)
+    questions = [SemanticQuestion(id="hello", question="Did the agent greet?", role=Role.AGENT)]
+    insights = analyzer.analyze(analysis_request(transcript, questions=questions))
+    windows = -(-(3_000 - OVERLAP) // (WINDOW - OVERLAP))
+    # Memory: no embedding call holds more than one window's units (filler: one unit a line;
+    # the intent exemplars are embedded once, apart).
+    call_batches = [n for n in analyzer.batches if n > 0]
+    assert len(call_batches) >= windows
+    assert max(call_batches) <= WINDOW + 10
+    assert insights.action_items == [
+        "Agent: I'll send you the refund form by email.",
+        "Agent: I will update your address today.",  # in two windows, listed once
+        "Agent: We will call you back on Friday.",
+    ]
+    ids = {u.text: u.id for u in transcript.utterances}
+    risks = {f.code: [e.utterance_id for e in f.evidence] for f in insights.risk_factors}
+    assert risks == {
+        "legal_threat": [ids["I was charged twice and I will call my lawyer about it."]],
+        "escalation_request": [ids["I want to speak to a supervisor right now."]],
+    }
+    assert insights.outcome == "callback_scheduled"
+    assert [e.utterance_id for e in insights.outcome_evidence] == [
+        ids["We will call you back on Friday."]
+    ]
+    assert [a.id for a in insights.semantic] == ["hello"]
+    assert 0 < len(insights.summary) <= 600
+
+
+def test_windows_find_what_one_read_of_the_whole_call_finds() -> None:
+    transcript = transcript_from_lines(_long_call(240))
+    request = analysis_request(transcript, questions=[q for q, _ in SEMANTIC_QUESTIONS[:6]])
+    whole = shared_analyzer().analyze(request)
+    parts = LocalAnalyzer(window_utterances=60, window_overlap=5).analyze(request)
+    assert parts.model_dump(exclude={"summary"}) == whole.model_dump(exclude={"summary"})
+    assert parts.summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import wave
+from functools import partial
 from pathlib import Path
 
 import av
@@ -11,8 +12,10 @@ import pytest
 from av.audio.resampler import AudioResampler
 
 from pipeline.adapters.local_asr import WhisperTranscriber
-from pipeline.errors import InvalidAudio, ProviderRejected
+from pipeline.errors import InvalidAudio, ProviderRejected, TooLong
+from pipeline.limits import check_audio_seconds
 from pipeline.ports import Transcriber
+from pipeline.settings import Settings
 from schemas.transcript import RawTranscript
 
 SAMPLES = Path(__file__).resolve().parents[4] / "samples"
@@ -175,3 +178,20 @@ def test_a_six_channel_recording_reports_six_channels(
     assert result.channels == 6
     assert all(s.channel is None for s in result.segments)
     assert "calling" in _text(result, None)
+
+
+def test_a_recording_over_the_duration_limit_is_too_long_before_decoding(tmp_path: Path) -> None:
+    """MP3 has no header the API can read a duration from: the transcriber probes the container."""
+    clip = _mp3_clip(tmp_path, seconds=3)
+    limited = Settings(max_audio_seconds=2, stage_soft_limit_s=900)
+    checked = WhisperTranscriber(check_duration=partial(check_audio_seconds, settings=limited))
+    with pytest.raises(TooLong) as raised:
+        checked.transcribe(clip, language=None)
+    error = raised.value
+    assert (error.code, error.setting, error.limit, error.measured) == (
+        "too_long",
+        "MAX_AUDIO_SECONDS",
+        2,
+        3,
+    )
+    assert checked._whisper is None  # refused before the model was needed
