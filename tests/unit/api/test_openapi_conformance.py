@@ -113,3 +113,16 @@ def test_conformance(case: Case, conf_app: Flask, conf_tenant: TenantKey) -> Non
     admin = case.path.startswith("/v1/admin")
     headers = {"Authorization": f"Bearer {ADMIN}"} if admin else conf_tenant.headers
     case.call_and_validate(headers=headers)
+
+
+def test_a_live_event_stream_matches_its_schema(conf_app: Flask, conf_tenant: TenantKey) -> None:
+    # Generated job ids never name a job, so the stream itself is checked here, on a real one.
+    client = conf_app.test_client()
+    body = {"transcript": "Agent: Hello.\nCustomer: Hi."}
+    job = client.post("/v1/jobs", json=body, headers=conf_tenant.headers).json
+    assert job is not None
+    case = schema["/v1/jobs/{job_id}/events"]["GET"].Case(path_parameters={"job_id": job["id"]})
+    response = case.call(headers=conf_tenant.headers)
+    assert response.status_code == 200
+    assert b"event: stage" in response.content  # the queued job's first event
+    case.validate_response(response, headers=conf_tenant.headers)
