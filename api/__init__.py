@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from api.requests import ApiRequest
 from pipeline.logs import configure_logging
 from pipeline.settings import Settings, get_settings
 from workers.app import bound_publishing
@@ -16,6 +17,7 @@ from workers.app import bound_publishing
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """The application factory. `test_config` may carry a `SETTINGS` object to use instead of env."""
     app = Flask(__name__)
+    app.request_class = ApiRequest  # empty query values count as absent
     app.config.from_mapping(test_config or {})
     settings: Settings = app.config.get("SETTINGS") or get_settings()
     configure_logging(settings.log_level, settings.log_format)

@@ -50,14 +50,19 @@ _YAML = "application/yaml"
 
 
 def admin_paths(ok: Ok, problem: ProblemOf, ref: Ref) -> dict[str, Any]:
-    """Paths of the admin and tenant self-service APIs, built with api/openapi.py's helpers."""
+    """Paths of the admin API, built with api/openapi.py's helpers (listed only when enabled)."""
     h = Helpers(ok, problem, ref)
     paths = {**_tenant_paths(h), **_config_paths(h), **_key_paths(h)}
     for operations in paths.values():
         for operation in operations.values():
             operation["security"] = ADMIN_SECURITY
             operation["responses"]["401"] = problem("Missing or wrong admin key")
-    return {**paths, **_self_paths(h)}
+    return paths
+
+
+def self_paths(ok: Ok, problem: ProblemOf, ref: Ref) -> dict[str, Any]:
+    """Paths of the tenant self-service API (`/v1/tenant…`, the tenant's own API key)."""
+    return _self_paths(Helpers(ok, problem, ref))
 
 
 def _op(summary: str, responses: dict[str, Any], *params: dict[str, Any]) -> dict[str, Any]:

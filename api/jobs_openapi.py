@@ -69,10 +69,19 @@ def submit_responses(ok: Any, problem: Any) -> dict[str, Any]:
 
 
 def events_path(problem: Any, errors: dict[str, Any], job_id: dict[str, Any]) -> dict[str, Any]:
+    def event(names: dict[str, Any], model: str) -> dict[str, Any]:
+        data = {"type": "string", "contentMediaType": "application/json"}
+        data["contentSchema"] = {"$ref": f"#/components/schemas/{model}"}  # type: ignore[assignment]
+        properties = {"event": names, "id": {"type": "string"}, "data": data}
+        return {"type": "object", "required": ["event", "id", "data"], "properties": properties}
+
     stream = {
-        "type": "string",
-        "description": "`event: stage` (data: JobProgress), then `event: completed` or `failed` "
-        "(data: JobView); every event has an `id:`; `: heartbeat` comments while idle",
+        "description": "Each event: `event: stage` (data: JobProgress), then `event: completed` "
+        "or `failed` (data: JobView); every event has an `id:`; `: heartbeat` comments while idle",
+        "oneOf": [
+            event({"const": "stage"}, "JobProgress"),
+            event({"enum": ["completed", "failed"]}, "JobView"),
+        ],
     }
     return {
         "get": {

@@ -12,7 +12,7 @@ from pydantic.json_schema import models_json_schema
 from api import jobs_openapi as extra
 from api.admin_openapi import SCHEMAS as ADMIN_SCHEMAS
 from api.admin_openapi import SECURITY_SCHEME as ADMIN_SECURITY_SCHEME
-from api.admin_openapi import admin_paths
+from api.admin_openapi import admin_paths, self_paths
 from api.batches_openapi import SCHEMAS as BATCH_SCHEMAS
 from api.batches_openapi import batch_paths
 from api.rate_limits_openapi import with_rate_limits
@@ -20,11 +20,13 @@ from api.rescore_openapi import SCHEMAS as RESCORE_SCHEMAS
 from api.rescore_openapi import callback_paths, rescore_paths
 from api.retention_openapi import SCHEMAS as RETENTION_SCHEMAS
 from api.retention_openapi import audit_paths, delete_operation
+from api.state import state
 from api.uploads_openapi import SCHEMAS as UPLOAD_SCHEMAS
 from api.uploads_openapi import upload_paths
 from api.webhook_openapi import SCHEMAS as WEBHOOK_SCHEMAS
 from api.webhook_openapi import webhook_paths
 from schemas.api import JobList, JobView, Problem, TranscriptJobIn
+from schemas.common import JobStatus
 from schemas.events import JobProgress
 from schemas.result import CallResult
 
@@ -47,6 +49,7 @@ def _ok(model: type[BaseModel], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
 
 
+LIMIT = {"type": "integer", "minimum": 1, "maximum": 100, "description": "Page size"}
 _JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _AUDIO_FORM = {
     "type": "object",
@@ -92,19 +95,21 @@ def _submit() -> dict[str, Any]:
 
 
 def _listing() -> dict[str, Any]:
+    text = {"type": "string"}
+    schemas: dict[str, dict[str, Any]] = {
+        "status": {"type": "string", "enum": [s.value for s in JobStatus]},
+        "external_id": {"type": "string", "pattern": "^[^\\x00]*$"},
+        "batch_id": text,
+        "created_gte": {"type": "string", "format": "date-time"},
+        "created_lt": {"type": "string", "format": "date-time"},
+        "cursor": text,
+        "limit": LIMIT,
+    }
     return {
         "summary": "List jobs, newest first",
         "parameters": [
-            {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-            for n in (
-                "status",
-                "external_id",
-                "batch_id",
-                "created_gte",
-                "created_lt",
-                "cursor",
-                "limit",
-            )
+            {"name": n, "in": "query", "required": False, "schema": schema}
+            for n, schema in schemas.items()
         ],
         "responses": {
             "200": _ok(JobList, "A page of jobs"),
@@ -161,7 +166,7 @@ def _health() -> dict[str, Any]:
     }
 
 
-def _paths() -> dict[str, Any]:
+def _paths(*, admin: bool) -> dict[str, Any]:
     paths = {
         "/v1/jobs": {"post": _submit(), "get": _listing()},
         "/v1/jobs/{job_id}": {"get": _status(), "delete": delete_operation(_problem, _JOB_ID)},
@@ -172,14 +177,36 @@ def _paths() -> dict[str, Any]:
         **webhook_paths(_ok, _problem, _ref),
         **rescore_paths(_ok, _problem, _ref),
         **callback_paths(_problem),
-        **admin_paths(_ok, _problem, _ref),
+        **(admin_paths(_ok, _problem, _ref) if admin else {}),
+        **self_paths(_ok, _problem, _ref),
         **audit_paths(_ok, _problem),
         **_health(),
     }
+    for operations in paths.values():
+        for operation in operations.values():
+            _house_rules(operation)
     return with_rate_limits(paths, _problem)
 
 
-def openapi_document() -> dict[str, Any]:
+def _house_rules(operation: dict[str, Any]) -> None:
+    """What every operation shares: a body can be malformed (400), of another type (415) or
+    invalid (422), and an empty query value counts as absent (api/requests.py)."""
+    content = operation.get("requestBody", {}).get("content", {})
+    responses = operation["responses"]
+    if "application/json" in content:
+        responses.setdefault("400", _problem("Malformed JSON, or not a JSON object"))
+    if content:
+        responses.setdefault("415", _problem("unsupported_media_type: not a documented body type"))
+        responses.setdefault("422", _problem("validation_error: errors[] says where"))
+    operation["parameters"] = [
+        {**p, "allowEmptyValue": True} if p["in"] == "query" and not p.get("required") else p
+        for p in operation.get("parameters", [])
+    ]
+
+
+def openapi_document(*, admin: bool = False) -> dict[str, Any]:
+    """The document; the admin operations are listed only where the admin API is enabled
+    (`admin`: ADMIN_API_KEY is set), since otherwise every one of them answers 404."""
     models: list[type[BaseModel]] = [JobView, JobList, Problem, TranscriptJobIn, CallResult]
     models.append(JobProgress)  # the data of `event: stage` on /v1/jobs/{job_id}/events
     _, schemas = models_json_schema(
@@ -195,13 +222,13 @@ def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Callintel API", "version": "1.0.0"},
-        "paths": _paths(),
+        "paths": _paths(admin=admin),
         "components": {
             "schemas": schemas.get("$defs", {}),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-                **ADMIN_SECURITY_SCHEME,
+                **(ADMIN_SECURITY_SCHEME if admin else {}),
             },
         },
         "security": [{"bearer": []}, {"apiKey": []}],
@@ -210,7 +237,8 @@ def openapi_document() -> dict[str, Any]:
 
 @bp.get("/openapi.json")
 def openapi_json() -> Response:
-    return jsonify(openapi_document())
+    key = state().settings.admin_api_key
+    return jsonify(openapi_document(admin=key is not None and bool(key.get_secret_value())))
 
 
 @bp.get("/docs")

@@ -31,7 +31,7 @@ def rescore_paths(ok: Ok, problem: ProblemOf, ref: Ref) -> dict[str, Any]:
         "summary": "Re-score a completed call with the tenant's current scorecard (no new transcription)",
         "description": "Set `reanalyze` to run the analyzer again too. Poll the rescore's status.",
         "parameters": [job_id],
-        "requestBody": {"required": False, **h.body(RescoreIn)},
+        "requestBody": {**h.body(RescoreIn), "required": False},  # no body: the defaults
         "responses": {
             "202": h.ok(RescoreView, "Queued; Location is the rescore's status"),
             "409": problem("job_not_completed, or input_purged (retention took its artifacts)"),
@@ -40,7 +40,7 @@ def rescore_paths(ok: Ok, problem: ProblemOf, ref: Ref) -> dict[str, Any]:
     }
     bulk = {
         "summary": "Re-score the tenant's completed calls matching a filter (at most `limit`)",
-        "requestBody": h.body(BulkRescoreIn),
+        "requestBody": {**h.body(BulkRescoreIn), "required": False},  # no body: the defaults
         "responses": {
             "202": h.ok(RescoreBatchView, "Queued"),
             "422": problem("validation_error"),

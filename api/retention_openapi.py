@@ -15,6 +15,7 @@ Mode = Literal["validation", "serialization"]
 Ok = Callable[[type[BaseModel], str], dict[str, Any]]
 ProblemOf = Callable[[str], dict[str, Any]]
 
+_TEXT = "^[^\\x00]{0,40}$"  # what api/audit.py accepts as a job id to filter by
 SCHEMAS: list[tuple[type[BaseModel], Mode]] = [
     (AuditEventView, "serialization"),
     (AuditEventList, "serialization"),
@@ -41,8 +42,8 @@ def delete_operation(problem: ProblemOf, job_id: dict[str, Any]) -> dict[str, An
 
 
 def audit_paths(ok: Ok, problem: ProblemOf) -> dict[str, Any]:
-    def query(name: str, description: str) -> dict[str, Any]:
-        schema = {"type": "string"}
+    def query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+        schema = schema or {"type": "string"}
         return {"name": name, "in": "query", "required": False, "schema": schema} | {
             "description": description
         }
@@ -50,10 +51,12 @@ def audit_paths(ok: Ok, problem: ProblemOf) -> dict[str, Any]:
     listing = {
         "summary": "The tenant's deletions and retention purges, newest first",
         "parameters": [
-            query("job_id", "Only this job's events"),
-            query("action", f"One of {', '.join(ACTIONS)}"),
+            query("job_id", "Only this job's events", {"type": "string", "pattern": _TEXT}),
+            query("action", "The kind of event", {"type": "string", "enum": list(ACTIONS)}),
             query("cursor", "`next_cursor` of the previous page"),
-            query("limit", "1 … 100, default 20"),
+            query(
+                "limit", "1 … 100, default 20", {"type": "integer", "minimum": 1, "maximum": 100}
+            ),
         ],
         "responses": {
             "200": ok(AuditEventList, "A page of audit events"),

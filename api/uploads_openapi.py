@@ -32,7 +32,7 @@ def upload_paths(ok: Ok, problem: ProblemOf, ref: Ref) -> dict[str, Any]:
         "summary": "Get a URL to PUT a recording to (S3 directly, or this API for local storage)",
         "description": "PUT the bytes to `url` with `headers` before `expires_at`; then submit "
         "the upload's `id`. The format is recognised from the bytes when the upload is used.",
-        "requestBody": {"required": False, **h.body(UploadIn)},
+        "requestBody": {**h.body(UploadIn), "required": False},  # no body: the defaults
         "responses": {
             "201": h.ok(UploadView, "The upload's id and where to PUT it"),
             "413": problem("too_large: `bytes` is over the upload limit"),

@@ -19,6 +19,7 @@ from schemas.webhooks import (
     SecretView,
 )
 
+_ID = "^[a-z]{2,4}_[0-9a-z]{26}$"  # api/webhooks.py's ID
 Mode = Literal["validation", "serialization"]
 Ok = Callable[[type[BaseModel], str], dict[str, Any]]
 ProblemOf = Callable[[str], dict[str, Any]]
@@ -126,10 +127,16 @@ def _endpoint_actions(h: Helpers) -> dict[str, Any]:
 
 def _delivery_paths(h: Helpers) -> dict[str, Any]:
     ok, problem, auth, missing = h.ok, h.problem, h.auth(), h.missing("delivery")
-    one = [_param("delivery_id")]
+    one, ids = [_param("delivery_id")], ("job_id", "endpoint_id")
     listing = {
         "summary": "The delivery log: deliveries with their attempts, newest first",
-        "parameters": [_param(n, "query") for n in ("job_id", "endpoint_id", "limit")],
+        "parameters": [
+            *({**_param(n, "query"), "schema": {"type": "string", "pattern": _ID}} for n in ids),
+            {
+                **_param("limit", "query"),
+                "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+            },
+        ],
         "responses": {"200": ok(DeliveryList, "Deliveries"), "400": problem("Bad filter"), **auth},
     }
     redeliver = {

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool, field_validator
 
 from schemas.common import Message, Strict
 
 
 class RescoreIn(Strict):
-    reanalyze: bool = False  # also re-run the analyzer (new client context, semantic questions)
+    reanalyze: StrictBool = (
+        False  # also re-run the analyzer (new client context, semantic questions)
+    )
 
 
 class RescoreFilter(Strict):
@@ -20,10 +22,18 @@ class RescoreFilter(Strict):
     created_after: datetime | None = None
     created_before: datetime | None = None
 
+    @field_validator("created_after", "created_before", mode="before")
+    @classmethod
+    def _iso_text(cls, value: object) -> object:
+        # Documented as date-time text; pydantic alone would also take a number (Unix seconds).
+        if value is not None and not isinstance(value, str | datetime):
+            raise ValueError("must be an ISO 8601 date-time")
+        return value
+
 
 class BulkRescoreIn(Strict):
     filter: RescoreFilter = Field(default_factory=RescoreFilter)
-    reanalyze: bool = False
+    reanalyze: StrictBool = False  # JSON true/false only, as documented
     limit: int = Field(default=500, ge=1, le=1000)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from schemas.api import ClientInput
 
@@ -20,7 +20,9 @@ class UploadIn(ClientInput):
         description="The Content-Type the PUT must send (default application/octet-stream); "
         "the format is still recognised from the bytes",
     )
-    bytes: int | None = Field(default=None, ge=0, description="Size, if known: 413 over the limit")
+    bytes: StrictInt | None = Field(
+        default=None, ge=0, description="Size, if known: 413 over the limit"
+    )
 
 
 class UploadView(BaseModel):

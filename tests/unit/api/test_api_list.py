@@ -161,7 +161,6 @@ BAD_QUERIES = {
     "limit-negative": ({"limit": "-1"}, "invalid_request"),
     "limit-word": ({"limit": "ten"}, "invalid_request"),
     "limit-float": ({"limit": "1.5"}, "invalid_request"),
-    "limit-empty": ({"limit": ""}, "invalid_request"),
     "limit-superscript": ({"limit": "\u00b2"}, "invalid_request"),
     "status-unknown": ({"status": "done"}, "invalid_request"),
     "created-not-a-time": ({"created_gte": "yesterday"}, "invalid_request"),
@@ -177,6 +176,16 @@ def test_bad_queries_are_400(
     assert response.status_code == 400, (response.status_code, response.json)
     assert response.mimetype == "application/problem+json"
     assert response.json["code"] == code
+
+
+def test_empty_query_values_count_as_absent(
+    client: FlaskClient, tenant: TenantKey, post_transcript: PostTranscript
+) -> None:
+    job = post_transcript(tenant)
+    empty = {n: "" for n in ("status", "external_id", "batch_id", "created_gte", "cursor", "limit")}
+    response = client.get("/v1/jobs", headers=tenant.headers, query_string=empty)
+    assert response.status_code == 200, response.json
+    assert [j["id"] for j in response.json["data"]] == [job["id"]]
 
 
 @pytest.mark.parametrize(
