@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import redis
@@ -22,7 +22,7 @@ from schemas.common import UNFINISHED, JobStatus
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("transcribe", "asr-local", "analyze", "default", "webhooks")
+QUEUES = ("transcribe", "asr-local", "analyze", "default", "webhooks", "maintenance")
 # Kombu's Redis transport keeps a queue's priorities 3, 6 and 9 in lists of their own.
 _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
@@ -49,13 +49,14 @@ def sample(
         backlog = select(Tenant.id, func.count(Job.id)).outerjoin(Job, waiting).group_by(Tenant.id)
         unpublished = select(func.count()).where(OutboxMessage.published_at.is_(None))
         overdue = select(func.count()).where(Job.next_action_at < now, Job.status.in_(UNFINISHED))
-        return Sample(
+        read = Sample(
             jobs_by_status=by_status,
             backlog_by_tenant=_counts(session, backlog),
             outbox_unpublished=session.scalar(unpublished) or 0,
             overdue_jobs=session.scalar(overdue.select_from(Job)) or 0,
-            queue_depth=queue_depth(redis_url, timeout_s=timeout_s),
         )
+    # The broker is asked with no database connection held (it may be slow or frozen).
+    return replace(read, queue_depth=queue_depth(redis_url, timeout_s=timeout_s))
 
 
 def _counts(session: Session, query: object) -> dict[str, int]:

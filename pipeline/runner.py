@@ -133,7 +133,7 @@ def _run_stage(
     metrics.STAGE_ATTEMPTS.labels(stage.value).inc()
     began = time.perf_counter()
     try:
-        with HEARTBEAT.beating(ctx, envelope.job_id):
+        with HEARTBEAT.beating(ctx, envelope.job_id, stage):
             output = STAGE_RUNNERS[stage](envelope, ctx)
     except NotReady as exc:
         _park(ctx, envelope, stage, after_s=exc.retry_after_s or settings.provider_recheck_s)
@@ -196,29 +196,32 @@ class Heartbeat:
     """One thread per worker process extends the deadline of the stages running in it.
 
     A stage's job must send a heartbeat within the running deadline; one that stops (its worker
-    was killed, or hung) is re-driven by the reaper. One UPDATE per period covers every stage
-    running in the process, whatever their number.
+    was killed) is re-driven by the reaper. One UPDATE per period covers every stage running in
+    the process, whatever their number. A stage running past the hard time limit gets no more
+    heartbeats, so one that hangs where no time limit reaches it (a thread pool) is re-driven too.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._running: dict[str, int] = {}
+        self._running: dict[tuple[str, str], tuple[int, float]] = {}  # → (count, began)
         self._ctx: Context | None = None
         self._thread: threading.Thread | None = None
         self._pid = 0
 
     @contextmanager
-    def beating(self, ctx: Context, job_id: str) -> Iterator[None]:
+    def beating(self, ctx: Context, job_id: str, stage: Stage) -> Iterator[None]:
+        key = (job_id, stage.value)
         with self._lock:
-            self._running[job_id] = self._running.get(job_id, 0) + 1
+            count, _ = self._running.get(key, (0, 0.0))
+            self._running[key] = (count + 1, time.monotonic())
             self._start(ctx)
         try:
             yield
         finally:
             with self._lock:
-                left = self._running.pop(job_id) - 1
-                if left:
-                    self._running[job_id] = left
+                count, began = self._running.pop(key)
+                if count > 1:
+                    self._running[key] = (count - 1, began)
 
     def _start(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -234,18 +237,21 @@ class Heartbeat:
         while True:
             ctx = self._ctx
             time.sleep(ctx.settings.heartbeat_s if ctx else 1.0)
+            if ctx is None:
+                continue
+            oldest = time.monotonic() - ctx.settings.stage_hard_limit_s
             with self._lock:
-                job_ids = list(self._running)
-            if ctx is not None and job_ids:
-                self._beat(ctx, job_ids)
+                running = [key for key, (_, began) in self._running.items() if began > oldest]
+            if running:
+                self._beat(ctx, running)
 
     @staticmethod
-    def _beat(ctx: Context, job_ids: list[str]) -> None:
+    def _beat(ctx: Context, running: list[tuple[str, str]]) -> None:
         try:
             with transaction(ctx.sessions, durable=False) as session:
-                jobs.extend_deadline(session, job_ids, ctx.settings.deadlines.running(utcnow()))
+                jobs.extend_deadline(session, running, ctx.settings.deadlines.running(utcnow()))
         except Exception:  # the database may be what is failing; the next beat tries again
-            log.warning("heartbeat not recorded", extra={"jobs": len(job_ids)}, exc_info=True)
+            log.warning("heartbeat not recorded", extra={"jobs": len(running)}, exc_info=True)
 
 
 HEARTBEAT = Heartbeat()

@@ -9,17 +9,18 @@ chain; anything unexpected fails the job as `internal_error` and is logged with 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import Task
-from celery.exceptions import Ignore, SoftTimeLimitExceeded
+from celery.exceptions import Ignore, Reject, SoftTimeLimitExceeded
 
 from pipeline import runner
 from pipeline.errors import DatabaseUnavailable, PermanentError, TransientError
 from schemas.common import Stage
 from schemas.envelope import JobEnvelope
 from workers import outbox
-from workers.backoff import OUTAGE_BACKOFF_S, backoff
+from workers.backoff import backoff, outage_wait
 from workers.context import worker_context
 
 log = logging.getLogger(__name__)
@@ -56,14 +57,17 @@ class PipelineTask(Task[Any, Any]):
     def _wait_for_database(
         self, stage: Stage, envelope: JobEnvelope, exc: DatabaseUnavailable
     ) -> Exception:
-        """The database is down: retry without end and without spending the job's retry budget
-        (nothing can be recorded anyway); the reaper's deadline covers a broker that fails too."""
+        """The database is down: wait a little, then put the message back on its queue, without
+        end. A retry would count against the job's retry budget and end after `max_retries`; a
+        requeued message is the same delivery, so neither budget moves (an outage is nobody's
+        fault, and nothing can be recorded meanwhile). If the broker fails too, the message stays
+        unacknowledged and the reaper's deadline brings the job back."""
         log.warning(
-            "database unavailable; stage will retry", extra=_extra(envelope, stage, code=exc.code)
+            "database unavailable; the stage goes back to its queue",
+            extra=_extra(envelope, stage, code=exc.code),
         )
-        countdown = backoff(self.request.retries, cap_s=OUTAGE_BACKOFF_S)
-        retry: Exception = self.retry(exc=exc, countdown=countdown, max_retries=None, throw=False)
-        return retry
+        time.sleep(outage_wait())
+        return Reject(exc, requeue=True)
 
     def _retry_or_fail(self, stage: Stage, envelope: JobEnvelope, exc: Exception) -> Exception:
         ctx = worker_context()

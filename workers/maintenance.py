@@ -117,7 +117,8 @@ def _redrive_or_fail(session: Session, job: Job, settings: Settings, now: dateti
         return False
     job.redrives += 1
     job.updated_at = now
-    job.next_action_at = now + timedelta(seconds=settings.queued_deadline_s * 2**job.redrives)
+    wait_s = settings.queued_deadline_s * 2 ** (job.redrives - 1)  # 1, 2, 4 … deadlines
+    job.next_action_at = now + timedelta(seconds=wait_s)
     session.add(jobs.start_message(job.id))
     log.warning(
         "re-drove an overdue job",

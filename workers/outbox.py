@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,6 +36,10 @@ log = logging.getLogger(__name__)
 
 # Published rows are kept this long (to see what was sent), then the sweep deletes them.
 KEEP_PUBLISHED = timedelta(hours=1)
+# A row that failed for another reason than the broker is tried again only after this long.
+SET_ASIDE = timedelta(hours=1)
+# Failures of the broker connection itself (kombu wraps most; redis-py's and sockets' may leak).
+BROKER_ERRORS = (KombuError, RedisError, OSError)
 
 
 @dataclass(frozen=True)
@@ -66,14 +72,26 @@ def relay(
         limit=limit,
     )
     published: list[int] = []
+    unusable: list[int] = []
     try:
         for row in claimed:
-            _dispatch(row)
+            try:
+                _dispatch(row)
+            except BROKER_ERRORS:
+                raise  # the broker is down: the rest would fail alike
+            except Exception:
+                # A row that can never be published (a payload this release cannot read) must not
+                # block the rows behind it: it is logged and set aside; the reaper covers its job.
+                log.exception("outbox row set aside", extra={"row": row.id, "topic": row.topic})
+                unusable.append(row.id)
+                continue
             published.append(row.id)
     finally:
         mark_published(sessions, published)
+        _update(sessions, unusable, published_at=None, claimed_until=utcnow() + SET_ASIDE)
         # What could not be published goes back to the sweep at once, not after the lease.
-        _unclaim(sessions, [row.id for row in claimed if row.id not in set(published)])
+        done = {*published, *unusable}
+        _unclaim(sessions, [row.id for row in claimed if row.id not in done])
     return len(published)
 
 

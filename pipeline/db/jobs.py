@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, literal, select, update
+from sqlalchemy import Table, func, insert, literal, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pipeline.db import batches
@@ -153,14 +153,15 @@ def finish_stage(
     it; if that publish fails (broker down) or the caller dies, the outbox sweep publishes it once
     the claim lapses, so a finished stage can never strand its job. Three statements, no reads,
     no row lock (the hot path of every stage). A step that already succeeded keeps its first
-    timings (a redelivered skip changes nothing). Progress resets the job's re-drive count.
+    timings, and the job its deadline and re-drive count (a skip is not progress); a step that
+    succeeds now resets the count and gives the next stage the queued deadline.
     """
     now = utcnow()
     # Core statements on the tables: the ORM's unit of work would also reconcile the session's
     # identity map, which costs more than the statements themselves on this hot path.
     steps, job_rows = cast(Table, JobStep.__table__), cast(Table, Job.__table__)
     step = steps.c
-    session.execute(
+    marked = session.execute(
         update(steps)
         .where(step.job_id == job_id, step.stage == stage.value, step.state != "succeeded")
         .values(
@@ -172,12 +173,15 @@ def finish_stage(
             next_check_at=None,
         )
     )
-    deadline = deadlines.queued(now) if handoff else job_rows.c.next_action_at
-    session.execute(
-        update(job_rows)
-        .where(job_rows.c.id == job_id)
-        .values(updated_at=now, next_action_at=deadline, redrives=0)
-    )
+    # Progress is a step that had not succeeded before. A skip of a finished step (a re-drive
+    # cascading through done stages) is not: it keeps the reaper's count and its longer wait.
+    if getattr(marked, "rowcount", 0):
+        deadline = deadlines.queued(now) if handoff else job_rows.c.next_action_at
+        session.execute(
+            update(job_rows)
+            .where(job_rows.c.id == job_id)
+            .values(updated_at=now, next_action_at=deadline, redrives=0)
+        )
     if handoff is None:
         return None
     outbox = cast(Table, OutboxMessage.__table__)
@@ -197,11 +201,23 @@ def finish_stage(
     return int(session.execute(row.returning(outbox.c.id)).scalar_one())
 
 
-def extend_deadline(session: Session, job_ids: list[str], until: datetime) -> None:
-    """A running stage's heartbeat: its job is alive until `until` (terminal jobs are left alone)."""
+def extend_deadline(session: Session, running: list[tuple[str, str]], until: datetime) -> None:
+    """A heartbeat: each (job, stage) still running is alive until `until`. A stage that finished
+    or parked meanwhile is left alone (its job already has the deadline of its next action)."""
+    if not running:
+        return
+    steps = JobStep.__table__
+    still_running = (
+        select(steps.c.job_id)
+        .where(
+            tuple_(steps.c.job_id, steps.c.stage).in_(running),
+            steps.c.state == "running",
+        )
+        .scalar_subquery()
+    )
     session.execute(
         update(Job)
-        .where(Job.id.in_(job_ids), Job.status.in_(UNFINISHED))
+        .where(Job.id.in_(still_running), Job.status.in_(UNFINISHED))
         .values(next_action_at=until)
         .execution_options(synchronize_session=False)
     )

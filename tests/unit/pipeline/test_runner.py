@@ -9,13 +9,15 @@ from datetime import timedelta
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from api.auth import Caller
 from api.intake import accept_transcript
 from pipeline import runner
 from pipeline.context import Context, build_context
+from pipeline.db import jobs
 from pipeline.db.models import Job, JobResult, JobStep, OutboxMessage, utcnow
+from pipeline.db.session import transaction
 from pipeline.errors import DatabaseUnavailable
 from pipeline.settings import Settings
 from schemas.common import STAGES, Stage
@@ -147,22 +149,43 @@ def test_each_stage_commits_its_hand_off_and_the_deadline_follows(
 
 def test_a_running_stage_sends_heartbeats(app: Flask, ctx: Context, tenant: TenantKey) -> None:
     envelope = new_envelope(app, ctx, tenant)
+    with transaction(ctx.sessions) as session:
+        job = session.get(Job, envelope.job_id)
+        assert job is not None
+        jobs.begin_stage(session, job, Stage.TRANSCRIBE, max_attempts=3)
     fast = build_context(
         ctx.settings.model_copy(update={"heartbeat_s": 0.1, "running_deadline_s": 3600})
     )
     heartbeat = runner.Heartbeat()
     try:
         assert (deadline_of(ctx, envelope.job_id) or timedelta(0)) < timedelta(seconds=3600)
-        with heartbeat.beating(fast, envelope.job_id):
+        with heartbeat.beating(fast, envelope.job_id, Stage.TRANSCRIBE):
             until = time.monotonic() + 10
             while (deadline_of(ctx, envelope.job_id) or timedelta(0)) < timedelta(seconds=3590):
                 assert time.monotonic() < until, "no heartbeat in 10 s"
                 time.sleep(0.05)
-        with ctx.sessions() as session, session.begin():  # the stage ended: beats stop
-            job = session.get(Job, envelope.job_id)
-            assert job is not None
-            job.next_action_at = utcnow()
+        with transaction(ctx.sessions) as session:  # the stage ended: beats stop
+            session.execute(
+                update(Job).where(Job.id == envelope.job_id).values(next_action_at=utcnow())
+            )
         time.sleep(0.5)
         assert (deadline_of(ctx, envelope.job_id) or timedelta(0)) <= timedelta(0)
     finally:
         fast.sessions.kw["bind"].dispose()
+
+
+def test_a_late_heartbeat_leaves_a_finished_stage_alone(
+    app: Flask, ctx: Context, tenant: TenantKey
+) -> None:
+    """A beat that was on its way when the stage finished must not shorten the next stage's wait
+    for its queue to the running deadline."""
+    envelope = new_envelope(app, ctx, tenant)
+    advanced = runner.run_stage(Stage.TRANSCRIBE, envelope, ctx)
+    assert advanced is not None
+    queued = deadline_of(ctx, envelope.job_id)
+    with transaction(ctx.sessions) as session:
+        soon = utcnow() + timedelta(seconds=5)
+        jobs.extend_deadline(session, [(envelope.job_id, Stage.TRANSCRIBE.value)], soon)
+    after = deadline_of(ctx, envelope.job_id)
+    assert queued is not None and after is not None
+    assert after > timedelta(seconds=60)  # still the queued deadline, not 5 s

@@ -82,3 +82,24 @@ def test_published_rows_are_purged_after_a_while(
     left = {row.id for row in rows_of(sessions, job_id)}
     assert recent in left and unpublished in left
     assert old not in left
+
+
+def test_a_row_that_cannot_be_published_does_not_block_the_rows_behind_it(
+    sessions: sessionmaker[Session], tenant: TenantKey, settings: Settings
+) -> None:
+    job_id = new_job(sessions, tenant, settings)
+    before = queued_messages(settings, job_id)
+    with transaction(sessions) as session:  # a payload this release cannot read, first in line
+        bad = OutboxMessage(topic=jobs.TOPIC_STAGE, job_id=job_id, payload={"stage": "nonsense"})
+        session.add(bad)
+        session.flush()
+        bad_id = bad.id
+    good = add_start(sessions, job_id)
+
+    assert outbox.relay(sessions, job_ids=[job_id]) == 1
+    assert queued_messages(settings, job_id) == before + 1
+    rows = {row.id: row for row in rows_of(sessions, job_id)}
+    assert rows[good].published_at is not None
+    set_aside = rows[bad_id]
+    assert set_aside.published_at is None
+    assert set_aside.claimed_until is not None and set_aside.claimed_until > utcnow()

@@ -160,6 +160,21 @@ def test_progress_resets_the_redrive_count(
     assert get(sessions, job_id).redrives == 0
 
 
+def test_a_redrive_skipping_finished_stages_is_not_progress(
+    sessions: sessionmaker[Session], tenant: TenantKey, settings: Settings
+) -> None:
+    job_id = new_job(sessions, tenant, settings)
+    with transaction(sessions) as session:  # transcribe done; its hand-off to diarize was lost
+        jobs.finish_stage(session, job_id, Stage.TRANSCRIBE, provider="p", model=None)
+    overdue(sessions, job_id)
+    reap(sessions, settings)
+    redriven = get(sessions, job_id)
+    with transaction(sessions) as session:  # the re-sent transcribe is skipped by its artifact
+        jobs.finish_stage(session, job_id, Stage.TRANSCRIBE, provider=None, model=None)
+    skipped = get(sessions, job_id)
+    assert (skipped.redrives, skipped.next_action_at) == (1, redriven.next_action_at)
+
+
 def test_a_job_on_time_is_left_alone(
     sessions: sessionmaker[Session], tenant: TenantKey, settings: Settings
 ) -> None:
