@@ -8,6 +8,7 @@ printed.
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import time
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ TURNS = [
     {"speaker": "customer", "text": "I want to check my balance please."},
 ]
 FLOOD_CALLS, JOBS_PER_CALL = 50, 4  # 200 rescores, as fifty bulk requests
+SAMPLES = 5  # B's latency is the median of this many jobs, idle and under the flood
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +81,7 @@ def test_a_flood_of_rescores_does_not_delay_another_tenants_one_off_job(
     with transaction(sessions) as session:
         put_config(session, flooder.tenant_id, unlimited, author="test")
     ids = [run_job(client, flooder)[0] for _ in range(JOBS_PER_CALL)]  # also warms the worker
-    idle = min(run_job(client, other)[1] for _ in range(2))
+    idle = statistics.median(run_job(client, other)[1] for _ in range(SAMPLES))
 
     body = {"filter": {"job_ids": ids}, "reanalyze": True}
     posted = time.monotonic()
@@ -90,9 +92,10 @@ def test_a_flood_of_rescores_does_not_delay_another_tenants_one_off_job(
     try:
         time.sleep(1.0)  # the flood is running
         assert unfinished(sessions, flooder) > 100
-        _, flooded = run_job(client, other)
+        flooded = statistics.median(run_job(client, other)[1] for _ in range(SAMPLES))
         left = unfinished(sessions, flooder)
-        print(f"\ntenant B's one-off job: {idle:.2f} s idle, {flooded:.2f} s under tenant A's flood "
+        print(f"\ntenant B's one-off job (median of {SAMPLES}): {idle:.2f} s idle, {flooded:.2f} s "
+              f"under tenant A's flood "
               f"of {FLOOD_CALLS * JOBS_PER_CALL} rescores ({left} still unfinished then)")  # fmt: skip
         assert flooded <= 1.5 * idle + 2.0
         assert left > 50, "the flood drained before B's job: the measure says nothing"
