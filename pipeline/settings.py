@@ -201,12 +201,14 @@ class Settings(BaseSettings):
     gemini_max_in_flight: int = Field(
         default=64, ge=1, description="Batch items on Gemini at once (keeps under its RPM)"
     )
-    # Rescores wait in the database too (docs/fairness.md), released up to these caps.
+    # Rescores wait in the database too (docs/fairness.md), released up to these caps. Keep the
+    # total below the slots of the worker that runs them (2 on the CPU worker of `make run` and
+    # compose), so one-off jobs always find a free slot; raise both for analysis on a thread pool.
     rescore_max_in_flight: int = Field(
-        default=8, ge=1, description="Rescores released and unfinished, all tenants together"
+        default=1, ge=1, description="Rescores released and unfinished, all tenants together"
     )
     rescore_tenant_max_in_flight: int = Field(
-        default=4, ge=1, description="Rescores released and unfinished, per tenant"
+        default=1, ge=1, description="Rescores released and unfinished, per tenant"
     )
     rescore_redrive_s: float = Field(
         default=2400.0, gt=0, description="A released rescore unfinished this long is re-released"

@@ -97,7 +97,9 @@ def test_a_flood_of_rescores_does_not_delay_another_tenants_one_off_job(
         print(f"\ntenant B's one-off job (median of {SAMPLES}): {idle:.2f} s idle, {flooded:.2f} s "
               f"under tenant A's flood "
               f"of {FLOOD_CALLS * JOBS_PER_CALL} rescores ({left} still unfinished then)")  # fmt: skip
-        assert flooded <= 1.5 * idle + 2.0
+        # The goal: within 1.5x of idle; a quarter second allows for timer noise on sub-second
+        # figures (a regression to the probe's minutes, or to both slots taken, fails).
+        assert flooded <= 1.5 * idle + 0.25
         assert left > 50, "the flood drained before B's job: the measure says nothing"
     finally:
         with transaction(sessions) as session:  # no later test should run A's leftovers

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.db.models import Job, OutboxMessage
 from pipeline.db.rescore_models import Rescore
 from pipeline.db.session import transaction
+from pipeline.settings import Settings
 from schemas.common import JobStatus
 from tests.conftest import TenantKey
 from tests.unit.api.conftest import TEXT_TRANSCRIPT
@@ -81,7 +82,7 @@ def test_a_bulk_rescore_selects_only_completed_jobs_of_the_tenant(
 
 
 def test_a_bulk_rescore_starts_what_the_tenants_cap_allows_and_the_rest_waits_unpublished(
-    client: FlaskClient, tenant: TenantKey, sessions: sessionmaker[Session]
+    client: FlaskClient, tenant: TenantKey, sessions: sessionmaker[Session], settings: Settings
 ) -> None:
     ids = [queued_job(client, tenant) for _ in range(6)]
     for job_id in ids:
@@ -99,7 +100,9 @@ def test_a_bulk_rescore_starts_what_the_tenants_cap_allows_and_the_rest_waits_un
                 OutboxMessage.topic == "rescore.start", OutboxMessage.job_id.in_(ids)
             )
         ).all()
-    assert sorted(stored) == ["queued"] * 4 + ["waiting"] * 2  # RESCORE_TENANT_MAX_IN_FLIGHT
-    assert sorted(published) == sorted(ids[:4])  # the oldest four
+    cap = settings.rescore_tenant_max_in_flight
+    assert 0 < cap < 6
+    assert sorted(stored) == ["queued"] * cap + ["waiting"] * (6 - cap)
+    assert sorted(published) == sorted(ids[:cap])  # the oldest ones
     one = client.get(response.json["rescores"][5]["links"]["self"], headers=tenant.headers)  # type: ignore[index]
     assert one.json["status"] == "queued"  # type: ignore[index]
