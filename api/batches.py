@@ -22,7 +22,7 @@ from api.intake import strict_json
 from api.presenters import decode_cursor, encode_cursor_of
 from api.problems import ApiProblem, validation_problem
 from api.rate_limits import rate_limited
-from api.responses import json_response, publish_after_commit
+from api.responses import json_response
 from api.state import AppState, state
 from api.webhook_urls import check_callback_url
 from pipeline.db import batches
@@ -32,6 +32,7 @@ from schemas.batches import (
     BatchIn,
     BatchList,
 )
+from workers.outbox import publish_after_commit
 
 bp = Blueprint("batches", __name__, url_prefix="/v1/batches")
 

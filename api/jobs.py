@@ -18,7 +18,7 @@ from api.intake import accept_audio, accept_transcript, strict_json
 from api.presenters import decode_cursor, encode_cursor, job_view
 from api.problems import ApiProblem, too_large
 from api.rate_limits import rate_limited
-from api.responses import json_response, publish_after_commit
+from api.responses import json_response
 from api.state import AppState, state
 from api.upload_digest import read_job_upload
 from api.uploads import UPLOAD, MalformedUpload, MultipartReader, UploadTooLarge
@@ -28,6 +28,7 @@ from pipeline.db.models import Job, JobResult
 from pipeline.db.session import transaction
 from schemas.api import JobList, JobView
 from schemas.common import JobStatus
+from workers.outbox import publish_after_commit
 
 JOB_ID = re.compile(r"job_[0-9a-z]{26}")
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")

@@ -11,11 +11,11 @@ import logging
 from flask import Blueprint, Response, jsonify, request
 
 from api.problems import ApiProblem
-from api.responses import publish_after_commit
 from api.state import state
 from pipeline import provider_webhooks
 from pipeline.db import provider_checks
 from pipeline.db.session import transaction
+from workers.outbox import publish_after_commit
 
 log = logging.getLogger(__name__)
 bp = Blueprint("provider_callbacks", __name__, url_prefix="/v1/providers")

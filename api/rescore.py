@@ -19,7 +19,7 @@ from api.intake import strict_json
 from api.jobs import JOB_ID
 from api.problems import ApiProblem, validation_problem
 from api.rate_limits import rate_limited
-from api.responses import json_response, publish_after_commit
+from api.responses import json_response
 from api.state import state
 from pipeline.db import rescore_backlog, rescores
 from pipeline.db.models import Job, utcnow
@@ -36,6 +36,7 @@ from schemas.rescore import (
     RescoreView,
     ScoreSummary,
 )
+from workers.outbox import publish_after_commit
 
 M = TypeVar("M", bound=BaseModel)
 bp = Blueprint("rescore", __name__, url_prefix="/v1")

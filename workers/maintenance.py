@@ -53,7 +53,7 @@ def release(sessions: sessionmaker[Session], settings: Settings) -> int:
     with transaction(sessions) as session:
         released = backlog.release_due(session, settings, now=utcnow())
     if released:
-        _publish(sessions, released)
+        outbox.publish_after_commit(sessions, released)
     return len(released)
 
 
@@ -63,7 +63,7 @@ def release_rescores(sessions: sessionmaker[Session], settings: Settings) -> int
     with transaction(sessions) as session:
         released = rescore_backlog.release_due(session, settings, now=utcnow())
     if released:
-        _publish(sessions, released)
+        outbox.publish_after_commit(sessions, released)
     return len(released)
 
 
@@ -105,7 +105,7 @@ def reap(sessions: sessionmaker[Session], settings: Settings) -> int:
         ).all()
         redriven = [job.id for job in overdue if _redrive_or_fail(session, job, settings, now)]
     if redriven:
-        _publish(sessions, redriven)
+        outbox.publish_after_commit(sessions, redriven)
     return len(overdue)
 
 
@@ -125,15 +125,6 @@ def _redrive_or_fail(session: Session, job: Job, settings: Settings, now: dateti
         extra={"job_id": job.id, "stage": job.stage, "redrives": job.redrives},
     )
     return True
-
-
-def _publish(sessions: sessionmaker[Session], job_ids: list[str]) -> None:
-    """Publish after the commit; a broker that is down leaves the rows to the outbox sweep."""
-    try:
-        # A job may have older unpublished rows too (a start whose publish failed): take them all.
-        outbox.relay(sessions, job_ids=job_ids, limit=4 * len(job_ids))
-    except Exception:
-        log.warning("publish deferred to the outbox sweep", exc_info=True)
 
 
 @app.task(name="maintenance.purge_idempotency_keys", ignore_result=True)

@@ -88,11 +88,29 @@ def relay(
             published.append(row.id)
     finally:
         mark_published(sessions, published)
-        _update(sessions, unusable, published_at=None, claimed_until=utcnow() + SET_ASIDE)
+        _update(sessions, unusable, claimed_until=utcnow() + SET_ASIDE)
         # What could not be published goes back to the sweep at once, not after the lease.
         done = {*published, *unusable}
         _unclaim(sessions, [row.id for row in claimed if row.id not in done])
     return len(published)
+
+
+def publish_after_commit(
+    sessions: sessionmaker[Session],
+    job_ids: Sequence[str] = (),
+    *,
+    message_ids: Sequence[int] = (),
+) -> None:
+    """Publish the rows of these jobs (all of them: a job may hold an older row whose publish
+    failed), or these rows, right after the commit that wrote them; a broker that is down leaves
+    them to the sweep. Never raises: the commit already made the work durable."""
+    try:
+        if job_ids:
+            relay(sessions, job_ids=job_ids, limit=max(200, 4 * len(job_ids)))
+        if message_ids:
+            relay(sessions, message_ids=message_ids, limit=max(200, len(message_ids)))
+    except Exception:
+        log.warning("publish deferred to the outbox sweep", exc_info=True)
 
 
 def publish_handoff(
